@@ -1,0 +1,16 @@
+"""sparse: spiking neural network speech encoders for SpeechBrain.
+
+Re-implements SPARSE (Bittar & Garner, 2024, doi:10.3389/fnins.2024.1449181) and
+SpArch (Bittar & Garner, 2022, doi:10.3389/fnins.2022.865897).
+"""
+
+from .encoders import ASREncoder, KWSEncoder, MultilayeredSpiking, SpikingFCLayer
+from .neurons import AdLIFNeurons, ReadoutLayer, SpikingNeurons
+from .regularization import firing_rate_penalty, firing_rates
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ASREncoder", "AdLIFNeurons", "KWSEncoder", "MultilayeredSpiking", "ReadoutLayer",
+    "SpikingFCLayer", "SpikingNeurons", "firing_rate_penalty", "firing_rates", "__version__",
+]

@@ -1,0 +1,5 @@
+"""Upstream SPARSE import path ``sparse.encoder_asr``: alias of :class:`sparse.encoders.ASREncoder`."""
+
+from .encoders.asr import ASREncoder
+
+__all__ = ["ASREncoder"]

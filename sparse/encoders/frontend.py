@@ -1,0 +1,173 @@
+"""Shared front end of the SPARSE encoders: auditory nerve (conv + LIF fibres) and AdLIF cortex."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from .._checks import as_list, check_portion, check_positive, check_rank3
+from ..neurons.modules import AdLIFNeurons
+from .multilayer import MultilayeredSpiking
+
+__all__ = ["AuditoryNerve", "SpikingFrontEnd", "TIME_PADDINGS"]
+
+#: ``"upstream"`` pads ``k_t`` frames on each side of every conv (``T + k_t + 1`` frames out,
+#: spikes shifted by about ``k_t / 2`` frames); ``"same"`` pads ``(k_t - 1) // 2`` left and
+#: ``k_t // 2`` right (exactly ``T`` frames out, aligned with the features).
+TIME_PADDINGS = ("upstream", "same")
+
+
+def _activation(activation) -> nn.Module:
+    """Instantiate an activation given as a class (YAML ``!name:``) or return a module as is."""
+    return activation() if isinstance(activation, type) else activation
+
+
+class AuditoryNerve(nn.Module):
+    """2-D convolution over (time, mel) then LIF fibres: ``(B, T, F) -> (B, T', C*F')`` spikes.
+
+    Each of one or two conv stages is ``Conv2d -> LayerNorm over (F', C) -> activation``;
+    then ``Dropout2d`` zeroes whole (utterance, frequency-bin) planes across
+    channels and steps, the (F', C) map is flattened with the channel index
+    fastest (fibre ``f * C + c``) and drives a population of
+    :class:`~sparse.neurons.modules.AdLIFNeurons` (pure LIF with the defaults).
+    """
+
+    def __init__(
+        self,
+        num_mel_bins: int,
+        channels: Sequence[int],
+        kernel_size: Sequence[int],
+        frequency_strides: Sequence[int],
+        time_padding: str,
+        activation,
+        dropout: float,
+        neuron_kwargs: dict,
+    ) -> None:
+        super().__init__()
+        if not 1 <= len(channels) <= 2:
+            raise ValueError(f"auditory_channels must hold 1 or 2 entries, got {list(channels)}")
+        if time_padding not in TIME_PADDINGS:
+            raise ValueError(f"time_padding must be one of {TIME_PADDINGS}, got {time_padding!r}")
+        kt, kf = (int(k) for k in kernel_size)
+        self.kernel_time, self.time_padding = kt, time_padding
+        self.convs, self.norms = nn.ModuleList(), nn.ModuleList()
+        freq, in_ch = int(num_mel_bins), 1
+        for ch, stride in zip(channels, frequency_strides, strict=True):
+            freq = (freq - kf) // int(stride) + 1
+            if freq < 1:
+                raise ValueError(
+                    f"{num_mel_bins} mel bins are too few for kernel {kf} and stride {stride}"
+                )
+            self.convs.append(nn.Conv2d(in_ch, int(ch), (kt, kf), stride=(1, int(stride))))
+            self.norms.append(nn.LayerNorm([freq, int(ch)]))
+            in_ch = int(ch)
+        self.activation = _activation(activation)
+        self.dropout = nn.Dropout2d(dropout)
+        self.num_fibres = freq * in_ch
+        self.neurons = AdLIFNeurons(self.num_fibres, dropout=dropout, **neuron_kwargs)
+
+    def _pad_time(self, x: Tensor) -> Tensor:
+        kt = self.kernel_time
+        left, right = (kt, kt) if self.time_padding == "upstream" else ((kt - 1) // 2, kt // 2)
+        return nn.functional.pad(x, (0, 0, left, right))
+
+    def length(self, steps: int) -> int:
+        """Number of output steps ``T'`` for ``steps`` input frames."""
+        grow = self.kernel_time + 1 if self.time_padding == "upstream" else 0
+        return int(steps) + grow * len(self.convs)
+
+    def currents(self, feats: Tensor) -> Tensor:
+        """Fibre input currents ``(B, T', C*F')`` for features ``(B, T, F)``."""
+        x = feats.unsqueeze(1)  # (B, 1, T, F)
+        for conv, norm in zip(self.convs, self.norms, strict=True):
+            x = conv(self._pad_time(x))  # (B, C, T', F')
+            x = self.activation(norm(x.permute(0, 2, 3, 1)))  # (B, T', F', C)
+            x = x.permute(0, 3, 1, 2)
+        x = self.dropout(x.permute(0, 3, 1, 2))  # (B, F', C, T'): drop (utt, freq) planes
+        return x.permute(0, 3, 1, 2).flatten(2)  # (B, T', F'*C), channel fastest
+
+    def forward(self, feats: Tensor) -> Tensor:
+        """Nerve spikes ``(B, T', C*F')``."""
+        return self.neurons(self.currents(feats))
+
+
+class SpikingFrontEnd(nn.Module):
+    """Auditory nerve followed by the AdLIF cortex; base of :class:`ASREncoder` and :class:`KWSEncoder`.
+
+    Parameters are those of :class:`~sparse.ASREncoder` (see there).
+    """
+
+    def __init__(
+        self,
+        num_mel_bins: int = 80,
+        auditory_channels: int | Sequence[int] = (16,),
+        auditory_kernel_size: Sequence[int] = (7, 7),
+        auditory_frequency_stride: int | Sequence[int] = (1,),
+        auditory_sfa_portion: float = 0.0,
+        auditory_rnn_portion: float = 0.0,
+        auditory_use_lateral_rnn: bool = True,
+        cortex_layer_sizes: Sequence[int] = (512, 512, 512),
+        cortex_feedforward_portions: Sequence[float] = (1.0, 1.0, 1.0),
+        cortex_sfa_portions: Sequence[float] = (0.5, 0.5, 0.5),
+        cortex_rnn_portions: Sequence[float] = (0.5, 0.5, 0.5),
+        cortex_use_lateral_rnn: bool | Sequence[bool] = False,
+        activation=nn.LeakyReLU,
+        dropout: float = 0.15,
+        adlif_tauu_lim: Sequence[float] = (3.0, 25.0),
+        adlif_tauw_lim: Sequence[float] = (30.0, 350.0),
+        adlif_a_lim: Sequence[float] = (-0.5, 5.0),
+        adlif_b_lim: Sequence[float] = (0.0, 2.0),
+        adlif_use_normal_init: bool = False,
+        adlif_threshold: float = 1.0,
+        dt: float = 1.0,
+        time_padding: str = "upstream",
+        surrogate: str = "boxcar",
+        backend: str = "reference",
+    ) -> None:
+        super().__init__()
+        self.dt = check_positive("dt", dt)
+        check_portion("dropout", dropout)
+        channels = list(auditory_channels) if isinstance(auditory_channels, (list, tuple)) \
+            else [auditory_channels]
+        strides = as_list("auditory_frequency_stride", auditory_frequency_stride, len(channels))
+        neuron_kwargs = dict(
+            tauu_lim=adlif_tauu_lim, tauw_lim=adlif_tauw_lim, a_lim=adlif_a_lim,
+            b_lim=adlif_b_lim, use_normal_init=adlif_use_normal_init,
+            threshold=adlif_threshold, dt=dt, surrogate=surrogate, backend=backend,
+        )
+        self.nerve = AuditoryNerve(
+            num_mel_bins, channels, auditory_kernel_size, strides, time_padding, activation,
+            dropout, dict(neuron_kwargs, sfa_portion=auditory_sfa_portion,
+                          rnn_portion=auditory_rnn_portion,
+                          use_lateral_rnn=auditory_use_lateral_rnn),
+        )
+        self.cortex = MultilayeredSpiking(
+            self.nerve.num_fibres, cortex_layer_sizes, cortex_sfa_portions, cortex_rnn_portions,
+            cortex_feedforward_portions, cortex_use_lateral_rnn, dropout=dropout,
+            use_bias=True, normalization="batchnorm", return_all_spikes=True, **neuron_kwargs,
+        )
+        self.num_mel_bins = int(num_mel_bins)
+        self.population_names = ["nerve"] + [f"cortex{i + 1}" for i in range(len(self.cortex.layers))]
+
+    def spike_length(self, steps: int) -> int:
+        """Spike-train length ``T'`` for ``steps`` feature frames (``T + 8`` per 7-frame upstream conv)."""
+        return self.nerve.length(steps)
+
+    def spikes(self, feats: Tensor) -> list[Tensor]:
+        """Every population's spikes ``[nerve (B, T', C*F'), cortex_i (B, T', O_i) ...]``."""
+        check_rank3(feats, type(self).__name__)
+        if feats.shape[-1] != self.num_mel_bins:
+            raise ValueError(f"expected {self.num_mel_bins} mel bins, got {feats.shape[-1]}")
+        nerve = self.nerve(feats)
+        _, cortex = self.cortex(nerve, return_all=True)
+        return [nerve, *cortex]
+
+    @torch.no_grad()
+    def project_parameters_(self) -> None:
+        """Keep every neuron parameter inside its range and masks applied (after an optimiser step)."""
+        for module in self.modules():
+            if module is not self and hasattr(module, "project_parameters_") \
+                    and not isinstance(module, MultilayeredSpiking):
+                module.project_parameters_()
