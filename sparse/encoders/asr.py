@@ -83,7 +83,11 @@ class ASREncoder(SpikingFrontEnd):
     def forward(self, feats: Tensor) -> tuple[Tensor, list[Tensor]]:
         """``(phoneme features (B, T_ctc, phoneme_features), all_spikes)``."""
         spikes = self.spikes(feats)
-        pooled = self.pool(spikes[-1].transpose(1, 2)).transpose(1, 2)
+        last = spikes[-1]
+        if last.shape[1] < self.pool_size:  # shorter than one CTC frame: no output frames
+            pooled = last.new_zeros(last.shape[0], 0, last.shape[2])
+        else:
+            pooled = self.pool(last.transpose(1, 2)).transpose(1, 2)
         return self.phoneme(pooled), spikes
 
 

@@ -131,6 +131,8 @@ class SpikingFrontEnd(nn.Module):
         check_portion("dropout", dropout)
         channels = list(auditory_channels) if isinstance(auditory_channels, (list, tuple)) \
             else [auditory_channels]
+        if not 1 <= len(channels) <= 2:
+            raise ValueError(f"auditory_channels must hold 1 or 2 entries, got {channels}")
         strides = as_list("auditory_frequency_stride", auditory_frequency_stride, len(channels))
         neuron_kwargs = dict(
             tauu_lim=adlif_tauu_lim, tauw_lim=adlif_tauw_lim, a_lim=adlif_a_lim,

@@ -1,0 +1,156 @@
+"""Encoders: shapes for several dt/T, lengths, errors, YAML, a SpeechBrain Brain, determinism."""
+
+import pytest
+import torch
+from hyperpyyaml import load_hyperpyyaml
+
+from sparse import ASREncoder, KWSEncoder, MultilayeredSpiking
+
+SMALL = dict(num_mel_bins=20, auditory_channels=[2], auditory_kernel_size=(7, 5),
+             cortex_layer_sizes=[12, 10], cortex_feedforward_portions=[1, 0.5],
+             cortex_sfa_portions=[0.5, 0.5], cortex_rnn_portions=[0.5, 0.5])
+
+
+@pytest.mark.parametrize("dt", [1.0, 2.0, 10.0])
+@pytest.mark.parametrize("steps", [1, 23, 120])
+@pytest.mark.parametrize("padding", ["upstream", "same"])
+def test_asr_encoder_shapes(dt, steps, padding):
+    model = ASREncoder(**SMALL, phoneme_features=9, phoneme_ctc_rate_hz=25, dt=dt,
+                       time_padding=padding)
+    out, spikes = model(torch.rand(2, steps, 20))
+    t_spk = steps + 8 if padding == "upstream" else steps
+    assert model.spike_length(steps) == t_spk
+    assert model.pool_size == int(1000 / dt / 25)
+    assert out.shape == (2, t_spk // model.pool_size, 9) == (2, model.output_length(steps), 9)
+    assert [tuple(s.shape) for s in spikes] == [(2, t_spk, 32), (2, t_spk, 12), (2, t_spk, 10)]
+    assert all(torch.all((s == 0) | (s == 1)) for s in spikes)
+
+
+def test_two_conv_stages_and_frequency_stride():
+    model = ASREncoder(**dict(SMALL, auditory_channels=[2, 3]), auditory_frequency_stride=[2, 1],
+                       dt=2.0)
+    _, spikes = model(torch.rand(1, 30, 20))
+    # F1 = (20 - 5)//2 + 1 = 8, F2 = 8 - 5 + 1 = 4 -> 3 * 4 fibres; +8 frames per conv
+    assert spikes[0].shape == (1, 46, 12)
+    with pytest.raises(ValueError, match="1 or 2 entries"):
+        ASREncoder(**dict(SMALL, auditory_channels=[2, 2, 2]))
+
+
+def test_paper_configuration_parameter_count():
+    model = ASREncoder(dt=2.0)
+    assert sum(p.numel() for p in model.parameters()) == 2_460_896  # SPEC §2.1
+    assert model.nerve.num_fibres == 1184 and model.pool_size == 20
+    assert model.spike_length(1501) == 1509 and model.output_length(1501) == 75
+
+
+def test_kws_encoder_readout():
+    model = KWSEncoder(**SMALL, readout_features=7, readout_reduction="mean", dt=10.0).eval()
+    out, spikes = model(torch.rand(3, 40, 20))
+    assert out.shape == (3, 1, 7)
+    assert torch.allclose(out.sum(-1), torch.ones(3, 1))
+    assert len(spikes) == 3
+
+
+def test_fibre_order_is_channel_fastest():
+    model = ASREncoder(**SMALL, dt=2.0).eval()
+    feats = torch.rand(1, 12, 20)
+    current = model.nerve.currents(feats)  # (1, T', F'*C)
+    x = feats.unsqueeze(1)
+    x = model.nerve.convs[0](model.nerve._pad_time(x))
+    x = model.nerve.activation(model.nerve.norms[0](x.permute(0, 2, 3, 1)))  # (B, T', F', C)
+    f, c = 3, 1
+    assert torch.allclose(current[0, :, f * 2 + c], x[0, :, f, c])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(cortex_sfa_portions=[0.5]), "cortex_sfa_portions|sfa_portions has 1 entries"),
+        (dict(cortex_rnn_portions=[0.5, 1.5]), "rnn_portion must be in"),
+        (dict(cortex_feedforward_portions=[1.0, -1.0]), "ff_portion must be in"),
+        (dict(dt=0), "dt must be > 0"),
+        (dict(dropout=1.5), "dropout must be in"),
+        (dict(time_padding="valid"), "time_padding"),
+        (dict(phoneme_ctc_rate_hz=5000), "faster than the spike rate"),
+    ],
+)
+def test_encoder_argument_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ASREncoder(**{**SMALL, **kwargs})
+
+
+def test_encoder_input_errors():
+    model = ASREncoder(**SMALL)
+    with pytest.raises(ValueError, match=r"\(batch, time, features\)"):
+        model(torch.rand(10, 20))
+    with pytest.raises(ValueError, match="expected 20 mel bins"):
+        model(torch.rand(1, 10, 40))
+    with pytest.raises(ValueError, match="layer_sizes"):
+        MultilayeredSpiking(4, [])
+
+
+def test_seeded_construction_and_training_forward_are_deterministic():
+    outs = []
+    for _ in range(2):
+        torch.manual_seed(1234)
+        model = ASREncoder(**SMALL, dt=2.0)
+        feats = torch.rand(2, 40, 20)
+        outs.append(model(feats)[0])  # train mode: dropout draws from the same seed
+    assert torch.equal(*outs)
+
+
+YAML = """
+seed: 3
+__set_seed: !apply:torch.manual_seed [!ref <seed>]
+dt: 2.0
+model: !new:sparse.ASREncoder
+    num_mel_bins: 20
+    auditory_channels: [2]
+    cortex_layer_sizes: [8, 8]
+    cortex_feedforward_portions: [1.0, 1.0]
+    cortex_sfa_portions: [0.5, 0.5]
+    cortex_rnn_portions: [0.5, 0.5]
+    activation: !name:torch.nn.LeakyReLU
+    phoneme_features: 6
+    dt: !ref <dt>
+kws: !new:sparse.KWSEncoder
+    num_mel_bins: 20
+    auditory_channels: [2]
+    cortex_layer_sizes: [8]
+    cortex_feedforward_portions: [1.0]
+    cortex_sfa_portions: [0.5]
+    cortex_rnn_portions: [0.5]
+    readout_features: 3
+    dt: !ref <dt>
+"""
+
+
+def test_yaml_instantiation():
+    hp = load_hyperpyyaml(YAML)
+    assert isinstance(hp["model"], ASREncoder) and isinstance(hp["kws"], KWSEncoder)
+    assert hp["model"](torch.rand(1, 50, 20))[0].shape == (1, 2, 6)
+
+
+def test_inside_speechbrain_brain(tmp_path):
+    import speechbrain as sb
+
+    class Toy(sb.Brain):
+        def compute_forward(self, batch, stage):
+            out, _ = self.modules.model(batch.to(self.device))
+            return out
+
+        def compute_objectives(self, predictions, batch, stage):
+            return predictions.pow(2).mean()
+
+        def on_fit_batch_end(self, batch, outputs, loss, should_step):
+            self.modules.model.project_parameters_()
+
+    model = ASREncoder(**SMALL, phoneme_features=4, dt=2.0)
+    brain = Toy(modules={"model": model}, opt_class=lambda p: torch.optim.Adam(p, 1e-2),
+                run_opts={"device": "cpu", "noprogressbar": True})
+    data = [torch.rand(2, 60, 20) for _ in range(3)]
+    before = model.cortex.layers[0].W.weight.detach().clone()
+    brain.fit(range(1), data, train_loader_kwargs={"batch_size": None})
+    assert not torch.equal(before, model.cortex.layers[0].W.weight)
+    tau = model.cortex.layers[0].neurons.tau_u
+    assert tau.min() >= 3 and tau.max() <= 25
