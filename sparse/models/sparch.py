@@ -1,0 +1,312 @@
+r"""SpArch spiking baselines (Bittar & Garner, 2022): LIF, RLIF, adLIF and RadLIF layers and ``SNN``.
+
+Each hidden layer computes ``I = norm(W x)`` for all steps at once, then scans its neurons
+with :func:`sparse.neurons.engine.adlif` (``variant="sparch"``), the one implementation of
+
+.. math::
+
+    w_t &= \beta w_{t-1} + a\, u_{t-1} + b\, s_{t-1} \\
+    u_t &= \alpha (u_{t-1} - s_{t-1}) + (1 - \alpha)(I_t + s_{t-1} V - w_t) \\
+    s_t &= H(u_t - \theta)
+
+LIF and RLIF have ``a = b = 0`` (so ``w = 0``); RLIF and RadLIF have the recurrent ``V``.
+
+Differences from upstream ``sparch/models/snns.py`` (all deliberate):
+
+* states start at zero, not at ``U[0, 1)`` on every call (deterministic evaluation);
+* the decays and couplings are clamped out of place in the forward pass *and*
+  :meth:`SNN.project_parameters_` writes them back into their ranges after each optimiser
+  step, so a parameter can never sit outside its range where the clamp's gradient is zero;
+* firing rates are computed from the spikes *before* dropout;
+* the readout returns the *time-averaged* softmax (a distribution per example), to be
+  trained with the NLL of its log, not the sum of softmaxes fed to a cross-entropy;
+* with ``lengths``, padded steps are excluded from the readout average and the rates, and
+  the backward direction of a bidirectional layer starts at each example's last real step.
+
+Recurrent convention: upstream computes the row-vector product ``s V`` with ``V`` the
+weight of an ``nn.Linear(H, H)`` (a zero-diagonal copy). The engine uses the
+``nn.Linear`` convention ``s @ R.T``, so the layer passes ``R = V_0.T`` (``V_0`` = ``V``
+with zero diagonal). ``V.weight`` therefore holds exactly upstream's matrix and upstream
+``state_dict`` keys (``snn.<i>.W.weight``, ``.alpha``, ``.beta``, ``.a``, ``.b``,
+``.V.weight``, ``.norm.*``) load unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from .._checks import check_portion
+from ..neurons import engine
+from ..neurons.modules import ReadoutLayer, apply_norm, make_norm
+from ..neurons.state import AdLIFParameters
+from .common import (
+    bidirectional_scan,
+    flatten_input,
+    input_size_of,
+    masked_time_mean,
+    valid_steps,
+)
+
+__all__ = ["ALPHA_LIM", "BETA_LIM", "A_LIM", "B_LIM", "NEURON_TYPES", "SpArchLayer", "LIFLayer",
+           "RLIFLayer", "adLIFLayer", "RadLIFLayer", "SNN"]
+
+#: Membrane decay range ``[e^{-1/5}, e^{-1/25}]`` (time constants 5..25 steps).
+ALPHA_LIM = (math.exp(-1 / 5), math.exp(-1 / 25))
+#: Adaptation decay range ``[e^{-1/30}, e^{-1/120}]``.
+BETA_LIM = (math.exp(-1 / 30), math.exp(-1 / 120))
+#: Sub-threshold coupling range.
+A_LIM = (-1.0, 1.0)
+#: Spike-triggered adaptation range.
+B_LIM = (0.0, 2.0)
+
+
+class SpArchLayer(nn.Module):
+    """One SpArch spiking layer ``(B, T, I) -> (B, T, H)`` (or ``2H`` if bidirectional).
+
+    Use the subclasses :class:`LIFLayer`, :class:`RLIFLayer`, :class:`adLIFLayer`,
+    :class:`RadLIFLayer`; they only set :attr:`adaptive` and :attr:`recurrent`.
+
+    Parameters
+    ----------
+    input_size : int
+        Features per step ``I``.
+    hidden_size : int
+        Neurons ``H``.
+    threshold : float
+        Firing threshold ``theta``.
+    dropout : float
+        Element dropout on the output spikes.
+    normalization : str
+        ``"batchnorm"`` (momentum 0.05), ``"layernorm"`` or ``"none"``, over ``(B*T, H)``.
+    use_bias : bool
+        Bias of the feed-forward ``W``.
+    bidirectional : bool
+        Also scan the time-reversed input through the same weights (output ``2H``).
+    backend : str
+        Engine back-end (``"reference"``, ``"auto"``, ...).
+    """
+
+    adaptive: bool = False
+    recurrent: bool = False
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        threshold: float = 1.0,
+        dropout: float = 0.0,
+        normalization: str = "batchnorm",
+        use_bias: bool = False,
+        bidirectional: bool = False,
+        backend: str = "reference",
+    ) -> None:
+        super().__init__()
+        self.input_size, self.hidden_size = int(input_size), int(hidden_size)
+        self.threshold = float(threshold)
+        self.bidirectional = bool(bidirectional)
+        self.backend = engine.check_backend(backend)
+        self.W = nn.Linear(self.input_size, self.hidden_size, bias=use_bias)
+        self.norm = make_norm(normalization, self.hidden_size)
+        self.drop = nn.Dropout(check_portion("dropout", dropout))
+        h = self.hidden_size
+        self.alpha = nn.Parameter(torch.empty(h).uniform_(*ALPHA_LIM))
+        if self.adaptive:
+            self.beta = nn.Parameter(torch.empty(h).uniform_(*BETA_LIM))
+            self.a = nn.Parameter(torch.empty(h).uniform_(*A_LIM))
+            self.b = nn.Parameter(torch.empty(h).uniform_(*B_LIM))
+        if self.recurrent:
+            self.V = nn.Linear(h, h, bias=False)
+            nn.init.orthogonal_(self.V.weight)
+
+    @property
+    def output_size(self) -> int:
+        """Features per step of the output: ``H`` or ``2H``."""
+        return self.hidden_size * (1 + self.bidirectional)
+
+    def _limits(self) -> list[tuple[nn.Parameter, tuple[float, float]]]:
+        pairs = [(self.alpha, ALPHA_LIM)]
+        if self.adaptive:
+            pairs += [(self.beta, BETA_LIM), (self.a, A_LIM), (self.b, B_LIM)]
+        return pairs
+
+    def neuron_parameters(self) -> AdLIFParameters:
+        """Clamped ``alpha, beta, a, b`` (each ``(H,)``; zeros for non-adaptive types), out of place."""
+        alpha = self.alpha.clamp(*ALPHA_LIM)
+        if not self.adaptive:
+            zeros = torch.zeros_like(alpha)
+            return AdLIFParameters(alpha, zeros, zeros, zeros, self.threshold)
+        return AdLIFParameters(alpha, self.beta.clamp(*BETA_LIM), self.a.clamp(*A_LIM),
+                               self.b.clamp(*B_LIM), self.threshold)
+
+    def recurrent_matrix(self) -> Tensor | None:
+        """``(H, H)`` matrix for the engine (``nn.Linear`` convention): ``V`` zero-diagonal, transposed.
+
+        The engine computes ``s @ R.T = s @ V_0``, SpArch's row-vector product ``s V_0``.
+        """
+        if not self.recurrent:
+            return None
+        w = self.V.weight
+        return (w * (1.0 - torch.eye(w.shape[0], device=w.device, dtype=w.dtype))).T
+
+    @torch.no_grad()
+    def project_parameters_(self) -> None:
+        """Clamp the raw decays and couplings into their ranges in place (after an optimiser step)."""
+        for param, lim in self._limits():
+            param.clamp_(*lim)
+
+    def _scan(self, x: Tensor) -> Tensor:
+        current = apply_norm(self.norm, self.W(x))
+        return engine.adlif(current, self.neuron_parameters(), self.recurrent_matrix(),
+                            variant="sparch", surrogate="boxcar", backend=self.backend).spikes
+
+    def spikes(self, x: Tensor, n_valid: Tensor | None = None) -> Tensor:
+        """Binary spikes ``(B, T, output_size)`` *before* dropout, from zero initial states.
+
+        ``n_valid`` ``(B,)`` (valid steps per example) only matters when bidirectional: the
+        backward scan then starts on each example's last valid step.
+        """
+        if self.bidirectional:
+            return bidirectional_scan(self._scan, x, n_valid)
+        return self._scan(x)
+
+    def forward(self, x: Tensor, n_valid: Tensor | None = None) -> Tensor:
+        """Spikes after dropout, ``(B, T, I) -> (B, T, output_size)``."""
+        return self.drop(self.spikes(x, n_valid))
+
+    def extra_repr(self) -> str:  # noqa: D102
+        return f"{self.input_size}, {self.hidden_size}, bidirectional={self.bidirectional}"
+
+
+class LIFLayer(SpArchLayer):
+    """Leaky integrate-and-fire layer: ``u_t = alpha (u_{t-1} - s_{t-1}) + (1 - alpha) I_t``."""
+
+
+class RLIFLayer(SpArchLayer):
+    """Recurrent LIF layer: adds ``s_{t-1} V`` (orthogonal init, zero diagonal) to the drive."""
+
+    recurrent = True
+
+
+class adLIFLayer(SpArchLayer):  # noqa: N801 (upstream name)
+    """Adaptive LIF layer: ``w_t = beta w_{t-1} + a u_{t-1} + b s_{t-1}`` subtracted from the drive."""
+
+    adaptive = True
+
+
+class RadLIFLayer(SpArchLayer):
+    """Recurrent adaptive LIF layer (adLIF + recurrent ``V``)."""
+
+    adaptive = True
+    recurrent = True
+
+
+#: Layer class per ``neuron_type``.
+NEURON_TYPES: dict[str, type[SpArchLayer]] = {
+    "LIF": LIFLayer, "RLIF": RLIFLayer, "adLIF": adLIFLayer, "RadLIF": RadLIFLayer,
+}
+
+
+class SNN(nn.Module):
+    """Multi-layer SpArch spiking network: ``(B, T, F) -> (output, firing_rates)``.
+
+    Parameters
+    ----------
+    input_shape : sequence of int
+        Shape of an example batch, ``(B, T, F)`` or ``(B, T, F, C)`` (flattened to ``F*C``).
+    layer_sizes : sequence of int
+        Neurons per layer; the last entry is the readout (number of classes) when
+        ``use_readout_layer``, else the last spiking layer.
+    neuron_type : str
+        ``"LIF"``, ``"RLIF"``, ``"adLIF"`` or ``"RadLIF"``.
+    threshold : float
+        Firing threshold of the spiking neurons.
+    dropout : float
+        Dropout on each spiking layer's output.
+    normalization : str
+        ``"batchnorm"``, ``"layernorm"`` or ``"none"`` (every layer and the readout).
+    use_bias : bool
+        Bias of the feed-forward weights.
+    bidirectional : bool
+        Bidirectional spiking layers (next layer input doubles).
+    use_readout_layer : bool
+        Finish with a non-spiking LIF readout whose softmax is averaged over time.
+    backend : str
+        Engine back-end of every layer.
+
+    Returns (from ``forward``)
+    --------------------------
+    output : Tensor
+        ``(B, C)`` class probabilities (time-averaged softmax; rows sum to 1) with a readout,
+        else the last layer's spikes ``(B, T, layer_sizes[-1])`` after dropout.
+    firing_rates : Tensor
+        ``(N,)`` spikes per step of every spiking neuron (layers concatenated), averaged over
+        batch and valid steps, computed *before* dropout.
+
+    Examples
+    --------
+    >>> model = SNN((4, 100, 20), [16, 16, 10], neuron_type="adLIF", dropout=0.1)
+    >>> y, rates = model(torch.rand(4, 100, 20))
+    >>> y.shape, rates.shape, torch.allclose(y.sum(-1), torch.ones(4))
+    (torch.Size([4, 10]), torch.Size([32]), True)
+    """
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        layer_sizes: Sequence[int],
+        neuron_type: str = "LIF",
+        threshold: float = 1.0,
+        dropout: float = 0.0,
+        normalization: str = "batchnorm",
+        use_bias: bool = False,
+        bidirectional: bool = False,
+        use_readout_layer: bool = True,
+        backend: str = "reference",
+    ) -> None:
+        super().__init__()
+        if neuron_type not in NEURON_TYPES:
+            raise ValueError(f"invalid neuron_type {neuron_type!r}; choose one of {list(NEURON_TYPES)}")
+        sizes = [int(s) for s in layer_sizes]
+        if not sizes or (use_readout_layer and len(sizes) < 2):
+            raise ValueError(f"layer_sizes needs at least one hidden layer (+ readout), got {sizes}")
+        self.input_size = input_size_of(input_shape)
+        self.layer_sizes, self.neuron_type = sizes, neuron_type
+        self.use_readout_layer = bool(use_readout_layer)
+        hidden = sizes[:-1] if use_readout_layer else sizes
+        layers: list[nn.Module] = []
+        size = self.input_size
+        for h in hidden:
+            layer = NEURON_TYPES[neuron_type](size, h, threshold, dropout, normalization, use_bias,
+                                              bidirectional, backend)
+            layers.append(layer)
+            size = layer.output_size
+        if use_readout_layer:
+            layers.append(ReadoutLayer(size, sizes[-1], dropout=0.0, normalization=normalization,
+                                       use_bias=use_bias, reduction="mean", backend=backend))
+        self.snn = nn.ModuleList(layers)
+
+    @torch.no_grad()
+    def project_parameters_(self) -> None:
+        """Clamp every layer's neuron parameters into their ranges (call after ``optimizer.step()``)."""
+        for layer in self.snn:
+            layer.project_parameters_()
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Run the network; ``lengths`` ``(B,)`` are relative lengths in ``(0, 1]`` (``None``: all valid)."""
+        x = flatten_input(x)
+        n_valid = None if lengths is None else valid_steps(lengths, x.shape[0], x.shape[1], x.device)
+        rates = []
+        for layer in self.snn:
+            if isinstance(layer, ReadoutLayer):
+                probs = torch.softmax(layer.potentials(x), dim=-1)
+                return masked_time_mean(probs, n_valid), torch.cat(rates)
+            s = layer.spikes(x, n_valid)
+            rates.append(masked_time_mean(s, n_valid).mean(dim=0) if n_valid is not None
+                         else s.mean(dim=(0, 1)))
+            x = layer.drop(s)
+        return x, torch.cat(rates)
+
