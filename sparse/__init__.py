@@ -5,6 +5,7 @@ SpArch (Bittar & Garner, 2022, doi:10.3389/fnins.2022.865897).
 """
 
 from .encoders import ASREncoder, KWSEncoder, MultilayeredSpiking, SpikingFCLayer
+from .models import ANN, SNN
 from .neurons import AdLIFNeurons, ReadoutLayer, SpikingNeurons
 from .regularization import firing_rate_penalty, firing_rates
 

@@ -42,7 +42,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from speechbrain.nnet.RNN import LiGRU
 from torch import Tensor, nn
 
 from .._checks import check_portion
@@ -155,6 +154,8 @@ class LiGRULayer(_ANNLayer):
                  normalization: str = "batchnorm", use_bias: bool = False,
                  bidirectional: bool = False) -> None:
         super().__init__(input_size, hidden_size, dropout, normalization, use_bias, bidirectional)
+        from speechbrain.nnet.RNN import LiGRU  # lazy: `import sparse` stays free of speechbrain
+
         make_norm(normalization, 1)  # validate the name the way the other layers do
         self.ligru = LiGRU(self.hidden_size, input_shape=(1, 1, self.input_size),
                            nonlinearity="relu", normalization=normalization, num_layers=1,
