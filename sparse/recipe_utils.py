@@ -1,0 +1,382 @@
+"""Small helpers shared by the training recipes (TIMIT, Speech Commands, ...).
+
+Everything here is generic: nothing knows about a particular corpus.
+
+* :class:`RecipeError` and :func:`run_recipe` turn problems a user can fix (missing data, a bad
+  override, an unreadable audio file) into one clear line on stderr and a non-zero exit code,
+  instead of a traceback wall.
+* :func:`load_recipe_hparams` loads a HyperPyYAML file with command-line overrides, checks the
+  overrides, and applies an optional ``sample:`` block of keys used when the bundled sample
+  corpus replaces the real one.
+* :func:`white_noise_like`, :func:`pink_noise_like` and :func:`generated_noise_like` make noise
+  for SpeechBrain's ``AddNoise(noise_funct=...)``, so augmentation needs no noise download.
+* :func:`check_audio_files` validates a manifest's audio up front.
+* :class:`FiringRateMeter` averages per-population firing rates over an epoch for logging.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = [
+    "RecipeError",
+    "run_recipe",
+    "override_keys",
+    "load_recipe_hparams",
+    "check_override_types",
+    "white_noise_like",
+    "pink_noise_like",
+    "generated_noise_like",
+    "check_audio_files",
+    "FiringRateMeter",
+]
+
+EXIT_CODE_USER_ERROR = 2
+
+
+class RecipeError(Exception):
+    """A problem the user can fix (data, paths, configuration).
+
+    :func:`run_recipe` prints its message as one line and exits with status 2, without a
+    traceback. Raise it with a message that names the offending file, key or value.
+    """
+
+
+def _first_meaningful_line(message: str) -> str:
+    """Strip DataLoader-worker decoration from a re-raised :class:`RecipeError` message.
+
+    PyTorch re-raises a worker's exception with the worker traceback glued into the message;
+    the original message is its last non-empty line.
+    """
+    if "Traceback" not in message:
+        return message.strip()
+    lines = [line for line in message.splitlines() if line.strip()]
+    last = lines[-1] if lines else message
+    return re.sub(r"^\s*[\w.]*RecipeError:\s*", "", last).strip()
+
+
+def run_recipe(main: Callable[[], Any], *, prog: str = "recipe") -> None:
+    """Run ``main()``; report a :class:`RecipeError` as one line and exit with status 2.
+
+    Other exceptions are real bugs and propagate with their traceback.
+
+    Parameters
+    ----------
+    main : callable
+        The recipe's entry point, called without arguments.
+    prog : str
+        Name printed in front of the message.
+    """
+    try:
+        main()
+    except RecipeError as err:
+        print(f"{prog}: error: {_first_meaningful_line(str(err))}", file=sys.stderr)
+        sys.exit(EXIT_CODE_USER_ERROR)
+
+
+def override_keys(overrides: str | Mapping[str, Any] | None) -> list[str]:
+    """Top-level keys named by a command-line override string or mapping.
+
+    Parameters
+    ----------
+    overrides : str or mapping or None
+        As returned by ``speechbrain.parse_arguments`` (YAML text, one ``key: value`` per line).
+
+    Returns
+    -------
+    list of str
+        The keys, in order.
+
+    Examples
+    --------
+    >>> override_keys("lr: 0.1\\nbatch_size: 4")
+    ['lr', 'batch_size']
+    """
+    if not overrides:
+        return []
+    if isinstance(overrides, Mapping):
+        return list(overrides)
+    return re.findall(r"^([A-Za-z_][\w.-]*)\s*:", overrides, flags=re.MULTILINE)
+
+
+def _load_yaml(path: Path, overrides: str) -> dict[str, Any]:
+    """Load HyperPyYAML, turning a bad override into a :class:`RecipeError`."""
+    from hyperpyyaml import load_hyperpyyaml
+
+    try:
+        with open(path, encoding="utf-8") as stream:
+            return load_hyperpyyaml(stream, overrides)
+    except (ValueError, KeyError, TypeError, AttributeError, ImportError) as err:
+        raise RecipeError(
+            f"cannot load {path} with overrides {override_keys(overrides) or '(none)'}: "
+            f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err) else ''}"
+        ) from err
+    except Exception as err:  # ruamel / yaml syntax errors have many classes
+        if "yaml" in type(err).__module__:
+            raise RecipeError(f"cannot parse {path} or an override: {err}") from err
+        raise
+
+
+def check_override_types(
+    defaults: Mapping[str, Any], hparams: Mapping[str, Any], keys: Iterable[str]
+) -> None:
+    """Reject overrides whose value type does not fit the YAML default.
+
+    A number or boolean key overridden by text (``--lr=fast``) would otherwise fail deep inside
+    training. ``int`` may replace ``float`` and ``None`` is always accepted.
+
+    Parameters
+    ----------
+    defaults : mapping
+        Hyperparameters loaded without overrides.
+    hparams : mapping
+        Hyperparameters loaded with overrides.
+    keys : iterable of str
+        The overridden keys.
+
+    Raises
+    ------
+    RecipeError
+        Naming the key, the value given and the type expected.
+    """
+    for key in keys:
+        if key not in defaults or key not in hparams:
+            continue
+        old, new = defaults[key], hparams[key]
+        if old is None or new is None:
+            continue
+        expected: tuple[type, ...] = (type(old),)
+        if isinstance(old, bool):
+            expected = (bool,)
+        elif isinstance(old, (int, float)):
+            expected = (int, float)
+        if isinstance(new, bool) and not isinstance(old, bool):
+            raise RecipeError(f"override --{key}={new!r}: expected {type(old).__name__}")
+        if isinstance(old, (bool, int, float, str)) and not isinstance(new, expected):
+            raise RecipeError(
+                f"override --{key}={new!r}: expected {type(old).__name__} "
+                f"like the default {old!r}"
+            )
+
+
+def load_recipe_hparams(
+    hparams_file: str | Path,
+    overrides: str | None = None,
+    *,
+    use_sample: Callable[[Mapping[str, Any]], bool] | None = None,
+    sample_key: str = "sample",
+) -> tuple[dict[str, Any], bool]:
+    """Load a recipe YAML with overrides, applying its sample block when asked.
+
+    Precedence, lowest first: the YAML value, the value in the ``sample_key`` block (only when
+    ``use_sample(hparams)`` is true), the command line.
+
+    Parameters
+    ----------
+    hparams_file : str or Path
+        The HyperPyYAML file.
+    overrides : str, optional
+        Override text from ``speechbrain.parse_arguments``.
+    use_sample : callable, optional
+        Decides from the first load whether the sample block applies (e.g. "no data folder").
+    sample_key : str
+        Name of the block; its values may use ``!ref`` and are resolved before being applied.
+
+    Returns
+    -------
+    hparams : dict
+        The loaded hyperparameters (objects instantiated).
+    sample_mode : bool
+        Whether the sample block was applied.
+
+    Raises
+    ------
+    RecipeError
+        On a missing file, an unknown key, a YAML error or a wrongly typed override.
+    """
+    path = Path(hparams_file)
+    if not path.is_file():
+        raise RecipeError(f"hyperparameter file not found: {path}")
+    overrides = overrides or ""
+    user_keys = override_keys(overrides)
+    hparams = _load_yaml(path, overrides)
+    defaults = _load_yaml(path, "") if user_keys else hparams
+    check_override_types(defaults, hparams, user_keys)
+    sample_mode = bool(use_sample is not None and use_sample(hparams))
+    if not sample_mode:
+        return hparams, False
+    block = dict(hparams.get(sample_key) or {})
+    unknown = sorted(set(block) - set(hparams))
+    if unknown:
+        raise RecipeError(f"{path}: keys of '{sample_key}:' not defined at top level: {unknown}")
+    merged = {k: v for k, v in block.items() if k not in user_keys}
+    text = "\n".join(f"{k}: {_yaml_scalar(v)}" for k, v in merged.items())
+    hparams = _load_yaml(path, "\n".join(filter(None, [text, overrides])))
+    return hparams, True
+
+
+def _yaml_scalar(value: Any) -> str:
+    """Write a plain value (number, bool, str, None, list) as inline YAML."""
+    import json
+
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_yaml_scalar(v) for v in value) + "]"
+    raise RecipeError(f"sample block value {value!r} must be a number, string, bool or list")
+
+
+def white_noise_like(waveforms: torch.Tensor) -> torch.Tensor:
+    """Gaussian white noise with the shape of ``waveforms``.
+
+    Parameters
+    ----------
+    waveforms : torch.Tensor
+        Shape (batch, samples) or (batch, samples, channels).
+
+    Returns
+    -------
+    torch.Tensor
+        Same shape, unit variance (``AddNoise`` rescales it to the drawn SNR).
+
+    Examples
+    --------
+    >>> white_noise_like(torch.zeros(2, 100)).shape
+    torch.Size([2, 100])
+    """
+    return torch.randn_like(waveforms)
+
+
+def pink_noise_like(waveforms: torch.Tensor) -> torch.Tensor:
+    """Pink (1/f power) noise with the shape of ``waveforms``, made by spectral shaping.
+
+    White Gaussian noise is transformed with an FFT along time, each bin scaled by
+    ``1/sqrt(f)`` (DC removed) and transformed back, then normalised to unit variance per row.
+
+    Parameters
+    ----------
+    waveforms : torch.Tensor
+        Shape (batch, samples) or (batch, samples, channels); time is dimension 1.
+
+    Returns
+    -------
+    torch.Tensor
+        Same shape and dtype, unit variance per row.
+
+    Examples
+    --------
+    >>> pink_noise_like(torch.zeros(3, 400, 2)).shape
+    torch.Size([3, 400, 2])
+    """
+    n = waveforms.shape[1]
+    white = torch.randn(waveforms.shape, device=waveforms.device, dtype=torch.float32)
+    spectrum = torch.fft.rfft(white, dim=1)
+    freqs = torch.arange(spectrum.shape[1], device=waveforms.device, dtype=torch.float32)
+    scale = torch.where(freqs > 0, freqs.clamp(min=1.0).rsqrt(), torch.zeros_like(freqs))
+    shape = [1] * spectrum.dim()
+    shape[1] = -1
+    pink = torch.fft.irfft(spectrum * scale.view(shape), n=n, dim=1)
+    pink = pink / pink.std(dim=1, keepdim=True).clamp(min=1e-8)
+    return pink.to(waveforms.dtype)
+
+
+def generated_noise_like(waveforms: torch.Tensor, pink_probability: float = 0.5) -> torch.Tensor:
+    """Per-row mix of white and pink noise, for ``AddNoise(noise_funct=...)``.
+
+    Parameters
+    ----------
+    waveforms : torch.Tensor
+        Shape (batch, samples[, channels]).
+    pink_probability : float
+        Probability in [0, 1] that a row gets pink rather than white noise.
+
+    Returns
+    -------
+    torch.Tensor
+        Same shape as ``waveforms``.
+
+    Examples
+    --------
+    >>> generated_noise_like(torch.zeros(4, 160), pink_probability=1.0).shape
+    torch.Size([4, 160])
+    """
+    if not 0.0 <= pink_probability <= 1.0:
+        raise ValueError(f"pink_probability must be in [0, 1], got {pink_probability}")
+    choose_pink = torch.rand(waveforms.shape[0], device=waveforms.device) < pink_probability
+    choose_pink = choose_pink.view([-1] + [1] * (waveforms.dim() - 1))
+    return torch.where(choose_pink, pink_noise_like(waveforms), white_noise_like(waveforms))
+
+
+def check_audio_files(
+    wav_paths: Mapping[str, str], *, sample_rate: int | None = None, where: str = "manifest"
+) -> None:
+    """Check that every audio file exists and has a readable header (and the right rate).
+
+    Parameters
+    ----------
+    wav_paths : mapping of str to str
+        Utterance id to resolved audio path.
+    sample_rate : int, optional
+        Required sampling rate in Hz.
+    where : str
+        Name of the manifest, used in messages.
+
+    Raises
+    ------
+    RecipeError
+        Naming the first utterance whose file is missing, unreadable or at another rate.
+    """
+    import soundfile
+
+    for utt_id, wav in wav_paths.items():
+        if not Path(wav).is_file():
+            raise RecipeError(f"{where}: audio file of '{utt_id}' not found: {wav}")
+        try:
+            info = soundfile.info(wav)
+        except Exception as err:  # libsndfile raises several error classes
+            raise RecipeError(
+                f"{where}: audio file of '{utt_id}' is corrupt or unreadable: {wav} ({err})"
+            ) from err
+        if info.frames <= 0:
+            raise RecipeError(f"{where}: audio file of '{utt_id}' is empty: {wav}")
+        if sample_rate is not None and info.samplerate != sample_rate:
+            raise RecipeError(
+                f"{where}: audio file of '{utt_id}' has {info.samplerate} Hz, "
+                f"expected {sample_rate} Hz: {wav}"
+            )
+
+
+class FiringRateMeter:
+    """Running, weighted mean of each population's mean firing rate (Hz) over an epoch.
+
+    Examples
+    --------
+    >>> meter = FiringRateMeter()
+    >>> meter.update({"nerve": 10.0, "cortex1": 4.0}, weight=2)
+    >>> meter.update({"nerve": 20.0, "cortex1": 1.0}, weight=1)
+    >>> {k: round(v, 3) for k, v in meter.summary(prefix="rate_").items()}
+    {'rate_nerve': 13.333, 'rate_cortex1': 3.0}
+    """
+
+    def __init__(self) -> None:
+        self._sums: dict[str, float] = {}
+        self._weight: dict[str, float] = {}
+
+    def update(self, rates_hz: Mapping[str, float | torch.Tensor], weight: float = 1.0) -> None:
+        """Add one batch: population name to mean rate (Hz), weighted (e.g. by batch size)."""
+        for name, rate in rates_hz.items():
+            value = float(rate.detach().mean()) if isinstance(rate, torch.Tensor) else float(rate)
+            if math.isfinite(value):
+                self._sums[name] = self._sums.get(name, 0.0) + weight * value
+                self._weight[name] = self._weight.get(name, 0.0) + weight
+
+    def summary(self, prefix: str = "") -> dict[str, float]:
+        """Mean rate per population, in Hz, keyed ``prefix + name``."""
+        return {prefix + k: self._sums[k] / self._weight[k] for k in self._sums}
