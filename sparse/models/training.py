@@ -201,6 +201,9 @@ def run_sparch_recipe(
     n_params = sum(p.numel() for p in hparams["model"].parameters())
     logger.info("%s: model %s, %d trainable parameters; %s", task, hparams["model_type"], n_params,
                 {k: len(v) for k, v in datasets.items()})
+    if run_opts.get("test_only") and not hparams["checkpointer"].list_checkpoints():
+        raise RecipeError(f"--test_only needs a trained checkpoint in {hparams['save_folder']}; "
+                          "none found (upstream would test an untrained network)")
     brain = SpArchBrain(modules=hparams["modules"], opt_class=hparams["opt_class"], hparams=hparams,
                         run_opts=run_opts, checkpointer=hparams["checkpointer"])
     brain.fit(hparams["epoch_counter"], datasets["train"], datasets["valid"],
