@@ -26,8 +26,8 @@ def phase_bin_indices(phase: np.ndarray, n_bins: int = N_BINS) -> np.ndarray:
     >>> phase_bin_indices(np.array([-np.pi, 0.0, np.pi])).tolist()
     [0, 9, 17]
     """
-    width = 2.0 * np.pi / n_bins
-    idx = np.floor((np.asarray(phase, dtype=np.float64) + np.pi) / width).astype(np.int64)
+    edges = np.linspace(-np.pi, np.pi, n_bins + 1)
+    idx = np.searchsorted(edges, np.asarray(phase, dtype=np.float64), side="right") - 1
     return np.clip(idx, 0, n_bins - 1)
 
 
