@@ -35,7 +35,7 @@ class PACTests(NamedTuple):
 
 
 class UtteranceNull(NamedTuple):
-    """Surrogate statistics of one utterance, each (pairs, phase bands, amplitude bands, S)."""
+    """Surrogate statistics of one utterance, each (phase bands, amplitude bands, pairs, S)."""
 
     mi: np.ndarray
     mvl: np.ndarray
@@ -123,7 +123,8 @@ def pac_tests_utterance(
     -------
     (PACTests, UtteranceNull)
         Arrays (len(pairs), len(phase_bands), len(amp_bands)) with ``n_surrogates`` the
-        far surrogates per phase band; and all surrogate values (..., S).
+        far surrogates per phase band; and all surrogate values (phase bands, amplitude
+        bands, pairs, S).
     """
     n = signals.shape[-1]
     pi, ai = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
@@ -133,16 +134,16 @@ def pac_tests_utterance(
     far = far_masks(shifts, n, fs, phase_bands, min_shift)
     shape = (len(pairs), len(phase_bands), len(amp_bands))
     out = {k: np.empty(shape) for k in ("mi", "mvl", "p_mi", "p_mvl")}
-    null = {k: np.empty(shape + (len(shifts) - 1,)) for k in ("mi", "mvl")}
+    null: dict[str, list[np.ndarray]] = {"mi": [], "mvl": []}
     for b in range(len(phase_bands)):
         spec, counts = phase_spectra(phase[b], n_bins)  # (P, K+2, F), (P, K)
         mi, mvl = pac_from_spectra(spec[pi], counts[pi], amp_spec, n, shifts)  # (Ba, pairs, S+1)
         for name, stat in (("mi", mi), ("mvl", mvl)):
             out[name][:, b, :] = stat[..., 0].T
-            out["p_" + name][:, b, :] = permutation_pvalue(stat[..., 1:][..., far[b]], stat[..., 0]).T
-            null[name][:, b] = np.swapaxes(stat[..., 1:], 0, 1)
+            out["p_" + name][:, b, :] = permutation_pvalue(stat[..., 1:], stat[..., 0], far[b]).T
+            null[name].append(stat[..., 1:])
     tests = PACTests(out["mi"], out["mvl"], out["p_mi"], out["p_mvl"], far.sum(axis=1))
-    return tests, UtteranceNull(null["mi"], null["mvl"])
+    return tests, UtteranceNull(np.stack(null["mi"]), np.stack(null["mvl"]))
 
 
 def group_test(observed: np.ndarray, nulls: Sequence[np.ndarray], rng: np.random.Generator
@@ -158,13 +159,13 @@ def group_test(observed: np.ndarray, nulls: Sequence[np.ndarray], rng: np.random
 
     Parameters
     ----------
-    observed : np.ndarray, shape (U, ...)
-    nulls : sequence of U arrays (..., S_u)
+    observed : np.ndarray, shape (U, pairs, phase bands, amplitude bands)
+    nulls : sequence of U arrays (phase bands, amplitude bands, pairs, S_u)
 
     Returns
     -------
     (np.ndarray, np.ndarray)
-        Mean observed statistic (...) and its p-value (...).
+        Mean observed statistic and its p-value, each (pairs, phase bands, amplitude bands).
     """
     n_sur = max(x.shape[-1] for x in nulls)
     total = np.zeros(nulls[0].shape[:-1] + (n_sur,))
@@ -173,7 +174,8 @@ def group_test(observed: np.ndarray, nulls: Sequence[np.ndarray], rng: np.random
         idx = np.arange(n_sur) if count == n_sur else rng.integers(0, count, n_sur)
         total += x[..., idx]
     mean_obs = observed.mean(axis=0)
-    return mean_obs, permutation_pvalue(total / len(nulls), mean_obs)
+    p = permutation_pvalue(total / len(nulls), mean_obs.transpose(1, 2, 0))
+    return mean_obs, p.transpose(2, 0, 1)
 
 
 def pac_tests(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def permutation_pvalue(null: np.ndarray, observed: np.ndarray, rtol: float = 1e-10) -> np.ndarray:
+def permutation_pvalue(
+    null: np.ndarray, observed: np.ndarray, use: np.ndarray | None = None, rtol: float = 1e-10
+) -> np.ndarray:
     """p = (1 + #{null ≥ observed}) / (1 + N), never 0 (Phipson & Smyth 2010).
 
     Surrogates within a relative ``rtol`` of the observed value count as ties (≥), so
@@ -16,6 +18,8 @@ def permutation_pvalue(null: np.ndarray, observed: np.ndarray, rtol: float = 1e-
     null : np.ndarray, shape (..., N)
         Surrogate statistics.
     observed : np.ndarray, shape (...)
+    use : np.ndarray of bool, shape (N,), optional
+        Only these surrogates count (N becomes ``use.sum()``).
 
     Returns
     -------
@@ -32,8 +36,11 @@ def permutation_pvalue(null: np.ndarray, observed: np.ndarray, rtol: float = 1e-
     if np.isnan(null).any() or np.isnan(observed).any():
         raise ValueError("NaN in PAC statistics")
     tol = rtol * np.maximum(np.abs(observed), 1e-300)
-    exceed = (null >= observed - tol).sum(axis=-1)
-    return (1.0 + exceed) / (1.0 + null.shape[-1])
+    exceed = null >= observed - tol
+    if use is None:
+        return (1.0 + exceed.sum(axis=-1)) / (1.0 + null.shape[-1])
+    use = np.asarray(use, dtype=bool)
+    return (1.0 + (exceed & use).sum(axis=-1)) / (1.0 + use.sum())
 
 
 def benjamini_hochberg(pvalues: np.ndarray, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
