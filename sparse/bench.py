@@ -1,0 +1,240 @@
+"""Benchmarks: ``python -m sparse.bench [engine|pac] ...``.
+
+``engine`` (the default) times forward + backward of three workloads per neuron
+back-end, in one process so the ratios are comparable:
+
+(a) ``lif``: non-recurrent LIF population, 1184 units (the auditory nerve);
+(b) ``radlif``: recurrent AdLIF population, 512 units, half adaptive, recurrent density 0.5;
+(c) ``encoder``: the full :class:`~sparse.ASREncoder` paper configuration at dt = 2 ms.
+
+Batch 8, 1500 steps on CUDA and 300 on CPU by default (``--steps`` overrides).
+Memory: on CUDA the peak of ``torch.cuda.max_memory_allocated`` during the step; on
+CPU, where PyTorch keeps no allocator statistics, the size of the tensors saved for
+backward (unique storages), which is what BPTT holds between the passes.
+Rows for snnTorch / SpikingJelly layers are added when those packages are installed.
+
+``pac`` forwards its arguments to :func:`sparse.bench_pac.main` when that module exists.
+
+Examples
+--------
+``python -m sparse.bench --steps 100 --repeats 2``
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+
+import torch
+from torch import Tensor
+
+from .neurons import engine
+from .neurons.modules import AdLIFNeurons
+
+__all__ = ["main", "measure", "workloads"]
+
+Step = Callable[[], None]
+
+
+@contextmanager
+def _saved_bytes(counter: list[int]):
+    """Count the bytes of unique storages saved for backward inside the block."""
+    seen: set[int] = set()
+
+    def pack(t: Tensor) -> Tensor:
+        try:
+            key = t.untyped_storage().data_ptr()
+            size = t.untyped_storage().nbytes()
+        except (RuntimeError, NotImplementedError):  # e.g. tensors without storage
+            return t
+        if key not in seen:
+            seen.add(key)
+            counter[0] += size
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        yield
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure(make_step: Callable[[], Step], device: torch.device, repeats: int) -> tuple[float, float]:
+    """Median seconds of one fwd+bwd step and its memory in MiB (see module docstring)."""
+    step = make_step()
+    step()  # warm-up (allocations, kernel compilation)
+    _sync(device)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        step()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        step()
+        _sync(device)
+        mem = (torch.cuda.max_memory_allocated(device) - base) / 2**20
+    else:
+        counter = [0]
+        with _saved_bytes(counter):
+            step()
+        mem = counter[0] / 2**20
+    return statistics.median(times), mem
+
+
+def _layer_step(layer: torch.nn.Module, x: Tensor) -> Step:
+    grad = torch.randn_like(x)
+
+    def step() -> None:
+        layer.zero_grad(set_to_none=True)
+        x.grad = None
+        spikes = layer(x)
+        spikes.backward(grad)
+
+    return step
+
+
+def workloads(batch: int, steps: int, device: torch.device) -> dict[str, Callable[[str], Step]]:
+    """Factories ``backend name -> fwd+bwd closure`` for the three benchmark workloads."""
+
+    def lif(backend: str) -> Step:
+        torch.manual_seed(0)
+        layer = AdLIFNeurons(1184, sfa_portion=0.0, rnn_portion=0.0, dt=2.0,
+                             backend=backend).to(device)
+        x = (torch.rand(batch, steps, 1184, device=device) * 1.2).requires_grad_()
+        return _layer_step(layer, x)
+
+    def radlif(backend: str) -> Step:
+        torch.manual_seed(0)
+        layer = AdLIFNeurons(512, sfa_portion=0.5, rnn_portion=0.5, use_lateral_rnn=False,
+                             dt=2.0, backend=backend).to(device)
+        x = (torch.rand(batch, steps, 512, device=device) * 1.2).requires_grad_()
+        return _layer_step(layer, x)
+
+    def encoder(backend: str) -> Step:
+        from .encoders import ASREncoder
+
+        torch.manual_seed(0)
+        model = ASREncoder(dt=2.0, backend=backend).to(device).train()
+        feats = torch.randn(batch, steps, 80, device=device)
+
+        def step() -> None:
+            model.zero_grad(set_to_none=True)
+            out, spikes = model(feats)
+            (out.sum() + sum(s.sum() for s in spikes) * 1e-3).backward()
+
+        return step
+
+    return {"lif": lif, "radlif": radlif, "encoder": encoder}
+
+
+def _third_party_rows(batch: int, steps: int, device: torch.device) -> dict[str, Callable[[], Step]]:
+    """snnTorch / SpikingJelly equivalents of workload (a), when installed."""
+    rows: dict[str, Callable[[], Step]] = {}
+    try:
+        import snntorch
+    except ImportError:
+        print("# snntorch not installed: no snnTorch rows")
+    else:
+        def snn_lif() -> Step:
+            neuron = snntorch.Leaky(beta=0.8, threshold=1.0, reset_mechanism="subtract").to(device)
+            x = (torch.rand(steps, batch, 1184, device=device) * 1.2).requires_grad_()
+
+            def step() -> None:
+                mem = neuron.init_leaky()
+                out = []
+                for t in range(steps):
+                    spk, mem = neuron(x[t], mem)
+                    out.append(spk)
+                torch.stack(out).sum().backward()
+
+            return step
+
+        rows["lif/snntorch"] = snn_lif
+    try:
+        from spikingjelly.activation_based import neuron as sj_neuron
+    except ImportError:
+        print("# spikingjelly not installed: no SpikingJelly rows")
+    else:
+        def sj_lif() -> Step:
+            backend = "triton" if device.type == "cuda" else "torch"
+            node = sj_neuron.LIFNode(tau=5.0, v_reset=None, step_mode="m", backend=backend).to(device)
+            x = (torch.rand(steps, batch, 1184, device=device) * 1.2).requires_grad_()
+
+            def step() -> None:
+                node.reset()
+                node(x).sum().backward()
+
+            return step
+
+        rows["lif/spikingjelly"] = sj_lif
+    return rows
+
+
+def run_engine(argv: Sequence[str]) -> None:
+    """``engine`` subcommand: print the timing table."""
+    parser = argparse.ArgumentParser(prog="python -m sparse.bench engine", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=None,
+                        help="time steps (default 1500 on CUDA, 300 on CPU)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--backends", default=None,
+                        help="comma-separated back-ends (default: all available)")
+    parser.add_argument("--workloads", default="lif,radlif,encoder")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    steps = args.steps or (1500 if device.type == "cuda" else 300)
+    names = (args.backends.split(",") if args.backends
+             else [n for n in engine.BACKENDS if engine.BACKENDS[n].available(device)])
+    if "reference" in names:
+        names.remove("reference")
+    names.insert(0, "reference")
+    print(f"# device={device} batch={args.batch} steps={steps} repeats={args.repeats} "
+          f"threads={torch.get_num_threads()} torch={torch.__version__}")
+    mem_label = "peak MiB" if device.type == "cuda" else "saved MiB"
+    print(f"| workload | backend | fwd+bwd s | {mem_label} | speed-up vs reference |")
+    print("|---|---|---:|---:|---:|")
+    factories = workloads(args.batch, steps, device)
+    for wl in args.workloads.split(","):
+        ref_time = None
+        for name in names:
+            t, mem = measure(lambda wl=wl, name=name: factories[wl](name), device, args.repeats)
+            ref_time = t if name == "reference" else ref_time
+            ratio = f"{ref_time / t:.1f}x" if ref_time else "-"
+            print(f"| {wl} | {name} | {t:.4f} | {mem:.1f} | {ratio} |", flush=True)
+    for label, make in _third_party_rows(args.batch, steps, device).items():
+        t, mem = measure(make, device, args.repeats)
+        print(f"| {label} | - | {t:.4f} | {mem:.1f} | - |", flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Dispatch ``engine`` (default) or ``pac`` (to :mod:`sparse.bench_pac`)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "pac":
+        if importlib.util.find_spec("sparse.bench_pac") is None:
+            raise SystemExit("the 'pac' benchmark needs sparse/bench_pac.py, which is absent")
+        from . import bench_pac
+
+        bench_pac.main(argv[1:])
+        return
+    if argv and argv[0] == "engine":
+        argv = argv[1:]
+    run_engine(argv)
+
+
+if __name__ == "__main__":
+    main()

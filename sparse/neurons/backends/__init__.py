@@ -1,0 +1,48 @@
+"""Fast neuron back-ends, registered into :mod:`sparse.neurons.engine` on import.
+
+* ``"cpu"``: hand-written BPTT around an allocation-free forward loop
+  (:mod:`.cpu`); runs anywhere, preferred by ``"auto"`` off CUDA.
+* ``"triton"``: fused scan kernels (:mod:`.triton_ops`); CUDA only, preferred by
+  ``"auto"`` on CUDA. Triton is imported on the first call only, so the package
+  imports and runs without it, and the ``"reference"``/``"cpu"`` paths never touch it.
+
+Resulting ``"auto"`` order: ``triton`` (CUDA with Triton), ``cpu``, ``reference``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import torch
+from torch import Tensor
+
+from ..engine import Backend, register_backend
+from ..state import ScanResult
+from . import cpu
+
+__all__ = ["triton_available"]
+
+
+def triton_available(device: torch.device) -> bool:
+    """Whether the Triton back-end can run on ``device`` (CUDA and an installed ``triton``)."""
+    if torch.device(device).type != "cuda":
+        return False
+    return importlib.util.find_spec("triton") is not None and torch.cuda.is_available()
+
+
+def _triton_adlif(*args, **kwargs) -> ScanResult:
+    from . import triton_ops  # lazy: imports triton
+
+    return triton_ops.adlif_scan_triton(*args, **kwargs)
+
+
+def _triton_leaky(*args, **kwargs) -> Tensor:
+    from . import triton_ops  # lazy: imports triton
+
+    return triton_ops.leaky_integrator_scan_triton(*args, **kwargs)
+
+
+register_backend(
+    Backend("cpu", cpu.adlif_scan_cpu, cpu.available, cpu.leaky_integrator_scan_cpu), prefer=True
+)
+register_backend(Backend("triton", _triton_adlif, triton_available, _triton_leaky), prefer=True)

@@ -1,0 +1,477 @@
+r"""CPU back-end: the neuron scans as ``autograd.Function`` s with hand-written BPTT.
+
+The reference loop (:mod:`sparse.neurons.functional`) builds an autograd graph of
+about ten nodes per time step; on a CPU the Python and dispatcher overhead of that
+graph, not the arithmetic, is the cost. Here the forward loop writes into
+preallocated time-major buffers with ``out=`` operations and records no graph,
+and the backward pass runs the adjoint recursion by hand:
+
+SPARSE variant (``u_t`` feeds ``w_t`` in the same step)::
+
+    ls_t = gs_t + lu_{t+1} (V - diag alpha) + beta b lw_{t+1}
+    lw_t = gw_t + beta lw_{t+1} - (1 - alpha) lu_{t+1}
+    lu_t = gu_t + alpha lu_{t+1} + (1 - beta) a lw_t + sigma'(u_t - theta) ls_t
+
+SpArch variant (``w_t`` feeds ``u_t`` in the same step)::
+
+    ls_t = gs_t + lu_{t+1} ((1 - alpha) V - diag alpha) + b lw_{t+1}
+    lu_t = gu_t + alpha lu_{t+1} + a lw_{t+1} + sigma'(u_t - theta) ls_t
+    lw_t = gw_t + beta lw_{t+1} - (1 - alpha) lu_t
+
+where ``lu, lw, ls`` are the total derivatives of the loss with respect to
+``u_t, w_t, s_t`` and ``g*`` the incoming gradients. Parameter gradients are
+reductions over ``(T, B)`` done once after the loop, and the recurrent matrix
+gradient is one GEMM of the stacked adjoints with the stacked previous spikes.
+
+The forward pass performs exactly the floating-point operations of the reference,
+in the same order, so spikes and membranes are bit-identical to it. Saved for
+backward: the membrane (and, for adaptive layers, the adaptation) trace and the
+spikes as ``bool``. Layers whose ``a``, ``b`` and initial ``w`` are all zero (plain
+LIF) skip the adaptation variable in the forward pass.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..state import AdLIFParameters, AdLIFState, ScanResult
+from ..surrogate import SURROGATES, surrogate_grad
+
+__all__ = ["adlif_scan_cpu", "leaky_integrator_scan_cpu", "available"]
+
+VARIANTS = ("sparse", "sparch")
+
+
+def available(device: torch.device) -> bool:
+    """The CPU back-end runs plain tensor operations, hence on every device."""
+    return True
+
+
+# ----------------------------------------------------------------------------- forward
+
+
+Steps = list  # per-step (B, N) views of a (B, T, N) buffer, index t = value at step t
+
+
+def _forward_sparse(
+    xs: Steps, alpha: Tensor, beta: Tensor, a: Tensor, b: Tensor, vt: Tensor | None,
+    us: Steps, ws: Steps | None, ss: Steps, threshold: float | Tensor,
+) -> None:
+    """Fill ``us[1:], ws[1:], ss[1:]`` in place; index 0 holds the initial state.
+
+    The operations and their order are those of :func:`sparse.neurons.functional.adlif_step`,
+    so the results are bit-identical to the reference.
+    """
+    oma = 1.0 - alpha
+    c = (1.0 - beta) * a
+    t1, t2 = torch.empty_like(us[0]), torch.empty_like(us[0])
+    for t in range(len(xs)):
+        up, sp, u = us[t], ss[t], us[t + 1]
+        torch.sub(up, sp, out=t1)
+        torch.mul(alpha, t1, out=t1)
+        if ws is not None:
+            torch.mul(oma, ws[t], out=t2)
+            torch.sub(t1, t2, out=t1)
+        torch.add(t1, xs[t], out=u)
+        if vt is not None:
+            torch.mm(sp, vt, out=t2)
+            u.add_(t2)
+        if ws is not None:
+            torch.mul(b, sp, out=t1)
+            torch.add(ws[t], t1, out=t1)
+            torch.mul(beta, t1, out=t1)
+            torch.mul(c, u, out=t2)
+            torch.add(t1, t2, out=ws[t + 1])
+        torch.gt(u, threshold, out=ss[t + 1])
+
+
+def _forward_sparch(
+    xs: Steps, alpha: Tensor, beta: Tensor, a: Tensor, b: Tensor, vt: Tensor | None,
+    us: Steps, ws: Steps | None, ss: Steps, threshold: float | Tensor,
+) -> None:
+    """SpArch update (:func:`sparse.neurons.functional.sparch_step`); as :func:`_forward_sparse`."""
+    oma = 1.0 - alpha
+    t1, t2, t3 = (torch.empty_like(us[0]) for _ in range(3))
+    for t in range(len(xs)):
+        up, sp, u = us[t], ss[t], us[t + 1]
+        if ws is not None:
+            torch.mul(beta, ws[t], out=t1)
+            torch.mul(a, up, out=t2)
+            t1.add_(t2)
+            torch.mul(b, sp, out=t2)
+            torch.add(t1, t2, out=ws[t + 1])
+        if vt is not None:
+            torch.mm(sp, vt, out=t2)
+            torch.add(xs[t], t2, out=t3)
+        else:
+            torch.add(xs[t], 0.0, out=t3)
+        if ws is not None:
+            t3.sub_(ws[t + 1])
+        t3.mul_(oma)
+        torch.sub(up, sp, out=t1)
+        torch.mul(alpha, t1, out=t1)
+        torch.add(t1, t3, out=u)
+        torch.gt(u, threshold, out=ss[t + 1])
+
+
+_FORWARD = {"sparse": _forward_sparse, "sparch": _forward_sparch}
+
+
+def _initial(x: Tensor, value: Tensor | None) -> Tensor:
+    """Initial state ``(B, N)``: ``value`` or zeros."""
+    return x.new_zeros(x.shape[0], x.shape[2]) if value is None else value
+
+
+def _steps(first: Tensor, buf: Tensor) -> Steps:
+    """``[first, buf[:, 0], ..., buf[:, T-1]]``."""
+    return [first, *buf.unbind(1)]
+
+
+def _run_forward(
+    x: Tensor, alpha: Tensor, beta: Tensor, a: Tensor, b: Tensor, recurrent: Tensor | None,
+    u0: Tensor | None, w0: Tensor | None, s0: Tensor | None, threshold: float | Tensor,
+    variant: str, adaptive: bool,
+) -> tuple[Tensor, Tensor | None, Tensor]:
+    """Traces ``U, W, S`` ``(B, T, N)`` (``W`` None when the layer is not adaptive)."""
+    U, S = torch.empty_like(x), torch.empty_like(x)
+    W = torch.empty_like(x) if adaptive else None
+    ws = None if W is None else _steps(_initial(x, w0), W)
+    vt = None if recurrent is None else recurrent.T
+    _FORWARD[variant](x.unbind(1), alpha, beta, a, b, vt, _steps(_initial(x, u0), U), ws,
+                      _steps(_initial(x, s0), S), threshold)
+    return U, W, S
+
+
+# ---------------------------------------------------------------------------- backward
+
+
+def _backward(
+    variant: str, needs: tuple[bool, ...], x: Tensor | None, alpha: Tensor, beta: Tensor,
+    a: Tensor, b: Tensor, recurrent: Tensor | None, U: Tensor, W: Tensor | None,
+    s_bool: Tensor, init: tuple[Tensor, Tensor, Tensor], threshold: float | Tensor,
+    surrogate: str, gs: Tensor | None, gu: Tensor | None, gw: Tensor | None,
+    final: tuple[Tensor | None, Tensor | None, Tensor | None],
+) -> tuple[Tensor | None, ...]:
+    """Adjoint recursion (module docstring) and all gradients, reductions accumulated per step.
+
+    Parameters
+    ----------
+    needs : tuple of bool
+        ``needs_input_grad`` of ``(x, alpha, beta, a, b, recurrent, u0, w0, s0)``.
+    U, W : Tensor
+        ``(B, T, N)`` saved traces (``W`` None: identically zero).
+    s_bool : Tensor
+        ``(B, T, N)`` saved spikes; ``init`` the initial ``(u, w, s)``, each ``(B, N)``.
+    gs, gu, gw : Tensor or None
+        ``(B, T, N)`` incoming gradients of the spikes and of the traces.
+    final : tuple
+        Incoming gradients of the final ``(u, w, s)``, each ``(B, N)`` or None.
+
+    Returns
+    -------
+    tuple
+        Gradients of ``(x, alpha, beta, a, b, recurrent, u0, w0, s0)``; ``x``'s is ``(B, T, N)``,
+        each parameter's is summed to its own shape.
+    """
+    batch, steps, n = s_bool.shape
+    sparse = variant == "sparse"
+    adaptive = W is not None
+    need_lw = adaptive or any(needs[2:5]) or needs[7]
+    u0, w0, s0 = init
+    nalpha, noma, oma = -alpha, alpha - 1.0, 1.0 - alpha
+    eye_alpha = None if recurrent is None else torch.diag_embed(alpha.expand(n))
+    if sparse:
+        c, bs = (1.0 - beta) * a, beta * b
+        vs = None if recurrent is None else recurrent - eye_alpha
+    else:
+        c, bs = a, b
+        vs = None if recurrent is None else oma.expand(n)[:, None] * recurrent - eye_alpha
+    LU = torch.empty_like(U)  # dL/du_t
+    D = LU if sparse else torch.empty_like(U)  # dL/d(input current)
+    lus, ds = LU.unbind(1), D.unbind(1)
+    us = _steps(u0, U)
+    ws = None if W is None else _steps(w0, W)
+    sbs = s_bool.unbind(1)
+    xs = None if x is None else x.unbind(1)
+    gss, gus, gws = (None if g is None else g.unbind(1) for g in (gs, gu, gw))
+    zero = U.new_zeros(batch, n)
+    ls, xb, sp = (U.new_empty(batch, n) for _ in range(3))
+    lw_bufs = (U.new_zeros(batch, n), U.new_zeros(batch, n))
+    # Partial sums over time of the parameter-gradient products, each (B, N).
+    acc = {k: U.new_zeros(batch, n) for k in ("lu_up", "lu_sp", "lu_w", "lu_x", "lw_u", "lw_sp",
+                                                "lw_wp")}
+    gu_t, gw_t, gs_t = final
+    lwn = lw_bufs[1]
+    for i in range(steps - 1, -1, -1):
+        lun = lus[i + 1] if i + 1 < steps else zero
+        lw, lu = lw_bufs[i % 2], lus[i]
+        uc, up = us[i + 1], us[i]
+        sp.copy_(sbs[i - 1] if i > 0 else s0)
+        torch.sub(uc, threshold, out=xb)
+        sg = surrogate_grad(xb, surrogate)
+        # ls: adjoint of the spikes of step i (entering step i + 1)
+        if vs is not None:
+            torch.mm(lun, vs, out=ls)
+        else:
+            torch.mul(nalpha, lun, out=ls)
+        if adaptive:
+            ls.addcmul_(bs, lwn)
+        _add_grads(ls, gss, gs_t, i, steps)
+        if sparse and need_lw:
+            torch.mul(beta, lwn, out=lw)
+            lw.addcmul_(noma, lun)
+            _add_grads(lw, gws, gw_t, i, steps)
+        torch.mul(alpha, lun, out=lu)
+        if adaptive:
+            lu.addcmul_(c, lw if sparse else lwn)
+        lu.addcmul_(sg, ls)
+        _add_grads(lu, gus, gu_t, i, steps)
+        if not sparse:
+            torch.mul(oma, lu, out=ds[i])
+            if need_lw:
+                torch.mul(beta, lwn, out=lw)
+                lw.sub_(ds[i])
+                _add_grads(lw, gws, gw_t, i, steps)
+        if needs[1]:
+            acc["lu_up"].addcmul_(lu, up)
+            acc["lu_sp"].addcmul_(lu, sp)
+            if adaptive:
+                acc["lu_w"].addcmul_(lu, ws[i] if sparse else ws[i + 1])
+            if not sparse:
+                acc["lu_x"].addcmul_(lu, xs[i])
+        if need_lw:
+            acc["lw_u"].addcmul_(lw, uc if sparse else up)
+            acc["lw_sp"].addcmul_(lw, sp)
+            if adaptive:
+                acc["lw_wp"].addcmul_(lw, ws[i])
+        lwn = lw
+    sums = {k: v.sum(0) for k, v in acc.items()}
+
+    def shaped(g: Tensor, like: Tensor) -> Tensor:
+        return g.expand(n).sum_to_size(like.shape)
+
+    g_alpha = g_beta = g_a = g_b = g_v = None
+    s_prev = None
+    if recurrent is not None and (needs[5] or (needs[1] and not sparse)):
+        s_prev = torch.cat([s0[:, None], s_bool[:, :-1].to(U.dtype)], dim=1).reshape(-1, n)
+    if needs[1]:
+        # sparse: du/dalpha = u_{t-1} - s_{t-1} + w_{t-1};  sparch: u_{t-1} - s_{t-1} - drive_t
+        g = sums["lu_up"] - sums["lu_sp"] + sums["lu_w"]
+        if not sparse:
+            g = g - sums["lu_x"]
+            if recurrent is not None:  # sum_tb lu * (s_prev V^T) = rowsum(V * LU^T S_prev)
+                g = g - (recurrent * (LU.reshape(-1, n).T @ s_prev)).sum(1)
+        g_alpha = shaped(g, alpha)
+    if sparse:
+        if needs[2]:
+            g_beta = shaped(sums["lw_wp"] + b * sums["lw_sp"] - a * sums["lw_u"], beta)
+        g_a = shaped((1.0 - beta) * sums["lw_u"], a) if needs[3] else None
+        g_b = shaped(beta * sums["lw_sp"], b) if needs[4] else None
+    else:
+        g_beta = shaped(sums["lw_wp"], beta) if needs[2] else None
+        g_a = shaped(sums["lw_u"], a) if needs[3] else None
+        g_b = shaped(sums["lw_sp"], b) if needs[4] else None
+    if recurrent is not None and needs[5]:
+        g_v = D.reshape(-1, n).T @ s_prev
+    l1, l1w = lus[0], lwn  # adjoints of u_1, w_1
+    g_u0 = g_w0 = g_s0 = None
+    if needs[6]:
+        g_u0 = alpha * l1 if sparse or not adaptive else alpha * l1 + a * l1w
+    if needs[7]:
+        g_w0 = beta * l1w - oma * l1 if sparse else beta * l1w
+    if needs[8]:
+        g_s0 = torch.mm(l1, vs) if vs is not None else nalpha * l1
+        if adaptive:
+            g_s0 = g_s0 + bs * l1w
+    return D if needs[0] else None, g_alpha, g_beta, g_a, g_b, g_v, g_u0, g_w0, g_s0
+
+
+def _add_grads(buf: Tensor, g: Steps | None, g_final: Tensor | None, i: int, steps: int) -> None:
+    """Add the incoming gradient of step ``i`` (and the final-state one at the last step)."""
+    if g is not None:
+        buf.add_(g[i])
+    if i == steps - 1 and g_final is not None:
+        buf.add_(g_final)
+
+
+class _AdLIFScan(torch.autograd.Function):
+    """Forward loop without graph; backward by the adjoint recursion (module docstring)."""
+
+    @staticmethod
+    def forward(ctx, x, alpha, beta, a, b, recurrent, u0, w0, s0,  # noqa: D102
+                threshold, variant, surrogate, adaptive, traces):
+        u0, w0, s0 = (_initial(x, v) for v in (u0, w0, s0))
+        U, W, S = _run_forward(x, alpha, beta, a, b, recurrent, u0, w0, s0, threshold,
+                               variant, adaptive)
+        ctx.set_materialize_grads(False)
+        ctx.threshold, ctx.variant, ctx.surrogate = threshold, variant, surrogate
+        ctx.save_for_backward(x if variant == "sparch" else None, alpha, beta, a, b, recurrent,
+                              U, W, S.bool(), u0, w0, s0)
+        w_last = W[:, -1].clone() if W is not None else torch.zeros_like(u0)
+        if traces:
+            w_tr = W if W is not None else torch.zeros_like(U)
+            return S, U[:, -1].clone(), w_last, S[:, -1].clone(), U, w_tr
+        empty = x.new_empty(0)
+        ctx.mark_non_differentiable(empty)
+        return S, U[:, -1].clone(), w_last, S[:, -1].clone(), empty, empty
+
+    @staticmethod
+    def backward(ctx, g_spikes, g_u, g_w, g_s, g_utr, g_wtr):  # noqa: D102
+        x, alpha, beta, a, b, recurrent, U, W, s_bool, u0, w0, s0 = ctx.saved_tensors
+
+        def nonempty(g: Tensor | None) -> Tensor | None:
+            return None if g is None or g.numel() == 0 else g
+
+        grads = _backward(
+            ctx.variant, ctx.needs_input_grad[:9], x, alpha, beta, a, b, recurrent, U, W,
+            s_bool, (u0, w0, s0), ctx.threshold, ctx.surrogate, g_spikes, nonempty(g_utr),
+            nonempty(g_wtr), (g_u, g_w, g_s),
+        )
+        return (*grads, None, None, None, None, None)
+
+
+def is_adaptive(p: AdLIFParameters, state: AdLIFState | None) -> bool:
+    """Whether the adaptation variable can ever be non-zero (any ``a``, ``b`` or ``w_0`` != 0)."""
+    nonzero = bool((p.a != 0).any()) or bool((p.b != 0).any())
+    return nonzero or (state is not None and bool((state.w != 0).any()))
+
+
+def check_args(x: Tensor, variant: str, surrogate: str) -> None:
+    """Raise ``ValueError`` for a wrong input rank, variant or surrogate name."""
+    if x.dim() != 3:
+        raise ValueError(f"expected input of shape (batch, time, neurons), got {tuple(x.shape)}")
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown neuron variant {variant!r}; choose one of {sorted(VARIANTS)}")
+    if surrogate not in SURROGATES:
+        surrogate_grad(x.new_zeros(()), surrogate)  # raises the readable error
+
+
+def adlif_scan_cpu(
+    x: Tensor,
+    p: AdLIFParameters,
+    recurrent: Tensor | None = None,
+    state: AdLIFState | None = None,
+    *,
+    variant: str = "sparse",
+    surrogate: str = "boxcar",
+    return_traces: bool = False,
+) -> ScanResult:
+    """Adaptive LIF scan with a hand-written backward; same contract as ``functional.adlif_scan``.
+
+    Parameters
+    ----------
+    x : Tensor
+        ``(B, T, N)`` input currents.
+    p : AdLIFParameters
+        ``alpha, beta, a, b`` each ``(N,)`` (or broadcastable to it), float ``threshold``
+        (which receives no gradient).
+    recurrent : Tensor, optional
+        ``(N, N)`` recurrent matrix, ``nn.Linear`` convention.
+    state : AdLIFState, optional
+        Initial ``(u, w, s)``, each ``(B, N)``; zeros when omitted.
+    variant, surrogate, return_traces
+        As in :func:`sparse.neurons.functional.adlif_scan`.
+
+    Returns
+    -------
+    ScanResult
+        ``spikes`` ``(B, T, N)``, final state, and ``u, w`` ``(B, T, N)`` on request.
+
+    Examples
+    --------
+    >>> n = 3
+    >>> p = AdLIFParameters(torch.full((n,), 0.9), torch.full((n,), 0.95),
+    ...                     torch.zeros(n), torch.zeros(n), 1.0)
+    >>> adlif_scan_cpu(torch.ones(2, 5, n) * 0.6, p).spikes[0, :, 0].tolist()
+    [0.0, 1.0, 0.0, 1.0, 0.0]
+    """
+    check_args(x, variant, surrogate)
+    batch, steps, n = x.shape
+    if steps == 0:
+        z = x.new_zeros(batch, n)
+        st = state if state is not None else AdLIFState(z, z, z)
+        empty = x.new_zeros(batch, 0, n)
+        return ScanResult(empty, st, empty if return_traces else None,
+                          empty if return_traces else None)
+    u0, w0, s0 = (None, None, None) if state is None else state
+    adaptive = is_adaptive(p, state)
+    args = (x, p.alpha, p.beta, p.a, p.b, recurrent, u0, w0, s0)
+    threshold = p.threshold
+    if torch.is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in args):
+        spikes, u, w, s, u_tr, w_tr = _AdLIFScan.apply(
+            *args, threshold, variant, surrogate, adaptive, return_traces)
+        traces = (u_tr, w_tr) if return_traces else (None, None)
+        return ScanResult(spikes, AdLIFState(u, w, s), *traces)
+    U, W, S = _run_forward(*args, threshold, variant, adaptive)
+    w_last = W[:, -1] if W is not None else torch.zeros_like(U[:, -1])
+    traces = (None, None)
+    if return_traces:
+        traces = (U, W if W is not None else torch.zeros_like(U))
+    return ScanResult(S, AdLIFState(U[:, -1], w_last, S[:, -1]), *traces)
+
+
+# ---------------------------------------------------------------- non-spiking readout
+
+
+class _LeakyIntegrator(torch.autograd.Function):
+    """``u_t = alpha u_{t-1} + (1 - alpha) I_t`` with the adjoint ``l_t = g_t + alpha l_{t+1}``."""
+
+    @staticmethod
+    def forward(ctx, x, alpha, u0):  # noqa: D102
+        u0 = _initial(x, u0)
+        U = _leaky_forward(x, alpha, u0)
+        ctx.save_for_backward(x, alpha, U, u0)
+        return U
+
+    @staticmethod
+    def backward(ctx, g):  # noqa: D102
+        x, alpha, U, u0 = ctx.saved_tensors
+        L = torch.empty_like(U)  # L[:, t] = dL/du_t
+        ls, gs = L.unbind(1), g.unbind(1)
+        steps = len(ls)
+        ls[-1].copy_(gs[-1])
+        for i in range(steps - 2, -1, -1):
+            torch.mul(alpha, ls[i + 1], out=ls[i])
+            ls[i].add_(gs[i])
+        gx = gu0 = ga = None
+        if ctx.needs_input_grad[0]:
+            gx = (1.0 - alpha) * L
+        if ctx.needs_input_grad[1]:
+            u_prev = torch.cat([u0[:, None], U[:, :-1]], dim=1)
+            ga = (L * (u_prev - x)).sum(dim=(0, 1)).expand(x.shape[2]).sum_to_size(alpha.shape)
+        if ctx.needs_input_grad[2]:
+            gu0 = alpha * ls[0]
+        return gx, ga, gu0
+
+
+def _leaky_forward(x: Tensor, alpha: Tensor, u0: Tensor) -> Tensor:
+    """Potentials ``(B, T, N)`` from ``u0`` ``(B, N)`` (the reference's operation order)."""
+    U = torch.empty_like(x)
+    us = _steps(u0, U)
+    oma = 1.0 - alpha
+    t1 = torch.empty_like(u0)
+    for t, xt in enumerate(x.unbind(1)):
+        torch.mul(oma, xt, out=t1)
+        torch.mul(alpha, us[t], out=us[t + 1])
+        us[t + 1].add_(t1)
+    return U
+
+
+def leaky_integrator_scan_cpu(x: Tensor, alpha: Tensor, u0: Tensor | None = None) -> Tensor:
+    """Potentials ``(B, T, N)`` of non-spiking LIF neurons; same contract as the reference.
+
+    Examples
+    --------
+    >>> leaky_integrator_scan_cpu(torch.ones(1, 3, 1), torch.tensor([0.5]))[0, :, 0].tolist()
+    [0.5, 0.75, 0.875]
+    """
+    if x.dim() != 3:
+        raise ValueError(f"expected input of shape (batch, time, neurons), got {tuple(x.shape)}")
+    if x.shape[1] == 0:
+        return x.new_zeros(x.shape)
+    if torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (x, alpha, u0)
+    ):
+        return _LeakyIntegrator.apply(x, alpha, u0)
+    return _leaky_forward(x, alpha, _initial(x, u0))

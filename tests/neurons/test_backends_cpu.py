@@ -1,0 +1,152 @@
+"""The ``cpu`` back-end against the reference loop: spikes identical, everything else within 1e-5."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+import torch
+
+from sparse.neurons import engine
+from sparse.neurons import functional as F
+from sparse.neurons.backends import cpu
+from sparse.neurons.backends.testing import SURROGATE_NAMES, compare, make_case
+from sparse.neurons.modules import AdLIFNeurons, ReadoutLayer
+from sparse.neurons.state import AdLIFParameters, AdLIFState
+
+SCAN = cpu.adlif_scan_cpu
+
+# Every combination of the structural switches, with a shape, dt and drive drawn per case.
+GRID = list(itertools.product(("sparse", "sparch"), (False, True), (False, True), (False, True)))
+
+
+def _random_cases(count_per_combo: int):
+    rng = random.Random(1234)
+    for variant, rec, with_state, traces in GRID:
+        for k in range(count_per_combo):
+            yield pytest.param(
+                dict(variant=variant, recurrent=rec, with_state=with_state, traces=traces,
+                     batch=rng.choice([1, 2, 3]), steps=rng.choice([1, 2, 5, 17]),
+                     n=rng.choice([1, 4, 9]), dt=rng.choice([0.5, 1.0, 2.0, 10.0]),
+                     drive=rng.choice(["normal", "normal", "silent", "saturated"]),
+                     sfa_portion=rng.choice([0.0, 0.5, 1.0]),
+                     surrogate=rng.choice(SURROGATE_NAMES),
+                     dtype=rng.choice([torch.float32, torch.float64])),
+                id=f"{variant}-rec{int(rec)}-state{int(with_state)}-tr{int(traces)}-{k}",
+            )
+
+
+@pytest.mark.parametrize("cfg", list(_random_cases(4)))
+def test_random_configurations_match_reference(cfg):
+    gen = torch.Generator().manual_seed(hash(str(sorted(cfg.items()))) % 2**31)
+    compare(make_case(gen, **cfg), SCAN)
+
+
+@pytest.mark.parametrize("variant", ["sparse", "sparch"])
+@pytest.mark.parametrize("drive", ["silent", "saturated"])
+def test_edge_drives_long_sequence(variant, drive):
+    gen = torch.Generator().manual_seed(7)
+    case = make_case(gen, batch=2, steps=60, n=6, variant=variant, recurrent=True,
+                     with_state=True, drive=drive, traces=True)
+    compare(case, SCAN)
+
+
+def test_all_firing_and_all_silent_are_really_so():
+    gen = torch.Generator().manual_seed(3)
+    hot = make_case(gen, batch=2, steps=8, n=5, drive="saturated")
+    out = SCAN(hot.x, hot.params())
+    assert out.spikes[:, 0].all()
+    cold = make_case(gen, batch=2, steps=8, n=5, drive="silent")
+    assert not SCAN(cold.x, cold.params()).spikes.any()
+
+
+@pytest.mark.parametrize("surrogate", SURROGATE_NAMES)
+def test_every_surrogate_float64_tight(surrogate):
+    gen = torch.Generator().manual_seed(11)
+    case = make_case(gen, batch=3, steps=25, n=7, dtype=torch.float64, recurrent=True,
+                     with_state=True, surrogate=surrogate, traces=True)
+    compare(case, SCAN, tol=1e-10)
+
+
+def test_partial_requires_grad():
+    """Only x, or only the parameters, require grad (inference-like and frozen-input cases)."""
+    gen = torch.Generator().manual_seed(5)
+    case = make_case(gen, batch=2, steps=9, n=5, recurrent=True)
+    x = case.x.detach().requires_grad_()
+    ref = F.adlif_scan(x, case.params(), case.V)
+    got = SCAN(x, case.params(), case.V)
+    assert torch.equal(got.spikes, ref.spikes)
+    g_ref = torch.autograd.grad(ref.spikes.sum(), [x, case.tau_u])
+    g_got = torch.autograd.grad(got.spikes.sum(), [x, case.tau_u])
+    for g, r in zip(g_got, g_ref, strict=True):
+        torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-5)
+    frozen = case.x.detach()
+    leaves = [case.tau_w, case.V]
+    g_got = torch.autograd.grad(SCAN(frozen, case.params(), case.V).spikes.sum(), leaves)
+    g_ref = torch.autograd.grad(F.adlif_scan(frozen, case.params(), case.V).spikes.sum(), leaves)
+    for g, r in zip(g_got, g_ref, strict=True):
+        torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-5)
+
+
+def test_no_grad_path_matches_and_records_nothing():
+    gen = torch.Generator().manual_seed(9)
+    case = make_case(gen, batch=2, steps=12, n=4, recurrent=True, with_state=True, traces=True)
+    with torch.no_grad():
+        ref = F.adlif_scan(case.x, case.params(), case.V, AdLIFState(*case.state),
+                           return_traces=True)
+        got = SCAN(case.x, case.params(), case.V, AdLIFState(*case.state), return_traces=True)
+    assert torch.equal(got.spikes, ref.spikes) and torch.equal(got.u, ref.u)
+    assert got.spikes.grad_fn is None
+
+
+def test_zero_steps_and_bad_arguments():
+    p = AdLIFParameters(torch.full((3,), 0.9), torch.full((3,), 0.9), torch.zeros(3),
+                        torch.zeros(3), 1.0)
+    out = SCAN(torch.zeros(2, 0, 3), p, return_traces=True)
+    assert out.spikes.shape == (2, 0, 3) and out.state.u.shape == (2, 3)
+    with pytest.raises(ValueError, match="batch, time, neurons"):
+        SCAN(torch.zeros(2, 3), p)
+    with pytest.raises(ValueError, match="variant"):
+        SCAN(torch.zeros(1, 2, 3), p, variant="nope")
+    with pytest.raises(ValueError, match="surrogate"):
+        SCAN(torch.zeros(1, 2, 3), p, surrogate="nope")
+
+
+@pytest.mark.parametrize("rnn", [0.0, 0.5])
+def test_module_parameters_get_reference_gradients(rnn):
+    torch.manual_seed(0)
+    layer = AdLIFNeurons(24, sfa_portion=0.5, rnn_portion=rnn, use_lateral_rnn=False, dt=2.0)
+    x = torch.rand(3, 40, 24) * 2
+    results = {}
+    for backend in ("reference", "cpu"):
+        layer.backend = backend
+        layer.zero_grad()
+        spikes = layer(x)
+        (spikes * torch.linspace(-1, 1, 24)).sum().backward()
+        results[backend] = (spikes, {k: p.grad.clone() for k, p in layer.named_parameters()})
+    assert torch.equal(results["cpu"][0], results["reference"][0])
+    for name, g in results["reference"][1].items():
+        torch.testing.assert_close(results["cpu"][1][name], g, rtol=1e-5, atol=1e-5, msg=name)
+
+
+def test_leaky_integrator_matches_reference():
+    torch.manual_seed(0)
+    x = torch.randn(3, 30, 5, requires_grad=True)
+    alpha = torch.rand(5).mul(0.2).add(0.75).requires_grad_()
+    u0 = torch.randn(3, 5, requires_grad=True)
+    w = torch.randn(3, 30, 5)
+    ref = F.leaky_integrator_scan(x, alpha, u0)
+    got = cpu.leaky_integrator_scan_cpu(x, alpha, u0)
+    assert torch.equal(got, ref)
+    g_ref = torch.autograd.grad((ref * w).sum(), [x, alpha, u0])
+    g_got = torch.autograd.grad((got * w).sum(), [x, alpha, u0])
+    for g, r in zip(g_got, g_ref, strict=True):
+        torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-5)
+    readout = ReadoutLayer(4, 3, backend="cpu")
+    assert readout(torch.rand(2, 10, 4)).shape == (2, 1, 3)
+
+
+def test_auto_prefers_cpu_off_cuda():
+    assert engine.resolve_backend("auto", torch.device("cpu")).name == "cpu"
+    assert engine.AUTO_ORDER.index("cpu") < engine.AUTO_ORDER.index("reference")
