@@ -247,14 +247,53 @@ def _backward(
                 acc["lw_wp"].addcmul_(lw, ws[i])
         lwn = lw
     sums = {k: v.sum(0) for k, v in acc.items()}
+    s_prev = None
+    if recurrent is not None and (needs[5] or (needs[1] and not sparse)):
+        s_prev = prev_spikes(s0, s_bool)
+    return finish_grads(variant, needs, alpha, beta, a, b, recurrent, sums, LU, D, s_prev,
+                        lus[0], lwn, adaptive)
+
+
+def prev_spikes(s0: Tensor, s_bool: Tensor) -> Tensor:
+    """``(B*T, N)`` float matrix of the spikes entering each step: ``s_0 .. s_{T-1}``."""
+    n = s_bool.shape[-1]
+    return torch.cat([s0[:, None], s_bool[:, :-1].to(s0.dtype)], dim=1).reshape(-1, n)
+
+
+def finish_grads(
+    variant: str, needs: tuple[bool, ...], alpha: Tensor, beta: Tensor, a: Tensor, b: Tensor,
+    recurrent: Tensor | None, sums: dict[str, Tensor], LU: Tensor, D: Tensor,
+    s_prev: Tensor | None, l1: Tensor, l1w: Tensor, adaptive: bool,
+) -> tuple[Tensor | None, ...]:
+    """Gradients from the adjoints (shared by the ``cpu`` and ``triton`` back-ends).
+
+    Parameters
+    ----------
+    sums : dict of Tensor
+        ``(N,)`` sums over batch and time of ``lu*u_prev`` ("lu_up"), ``lu*s_prev``
+        ("lu_sp"), ``lu*w`` ("lu_w", ``w_{t-1}`` SPARSE / ``w_t`` SpArch), ``lu*x`` ("lu_x",
+        SpArch), ``lw*u`` ("lw_u", ``u_t`` SPARSE / ``u_{t-1}`` SpArch), ``lw*s_prev``
+        ("lw_sp") and ``lw*w_prev`` ("lw_wp").
+    LU, D : Tensor
+        ``(B, T, N)`` adjoints of the membrane and of the input current.
+    s_prev : Tensor or None
+        ``(B*T, N)`` spikes entering each step (:func:`prev_spikes`), needed with recurrence.
+    l1, l1w : Tensor
+        ``(B, N)`` adjoints of ``u_1`` and ``w_1``.
+
+    Returns
+    -------
+    tuple
+        Gradients of ``(x, alpha, beta, a, b, recurrent, u0, w0, s0)`` or None where not needed.
+    """
+    n = LU.shape[-1]
+    sparse = variant == "sparse"
+    oma = 1.0 - alpha
 
     def shaped(g: Tensor, like: Tensor) -> Tensor:
         return g.expand(n).sum_to_size(like.shape)
 
     g_alpha = g_beta = g_a = g_b = g_v = None
-    s_prev = None
-    if recurrent is not None and (needs[5] or (needs[1] and not sparse)):
-        s_prev = torch.cat([s0[:, None], s_bool[:, :-1].to(U.dtype)], dim=1).reshape(-1, n)
     if needs[1]:
         # sparse: du/dalpha = u_{t-1} - s_{t-1} + w_{t-1};  sparch: u_{t-1} - s_{t-1} - drive_t
         g = sums["lu_up"] - sums["lu_sp"] + sums["lu_w"]
@@ -274,16 +313,18 @@ def _backward(
         g_b = shaped(sums["lw_sp"], b) if needs[4] else None
     if recurrent is not None and needs[5]:
         g_v = D.reshape(-1, n).T @ s_prev
-    l1, l1w = lus[0], lwn  # adjoints of u_1, w_1
     g_u0 = g_w0 = g_s0 = None
     if needs[6]:
         g_u0 = alpha * l1 if sparse or not adaptive else alpha * l1 + a * l1w
     if needs[7]:
         g_w0 = beta * l1w - oma * l1 if sparse else beta * l1w
     if needs[8]:
-        g_s0 = torch.mm(l1, vs) if vs is not None else nalpha * l1
+        # adjoint of s_0: -alpha lu_1 + (lu_1 or d_1) V + (beta b or b) lw_1
+        g_s0 = -alpha * l1
+        if recurrent is not None:
+            g_s0 = g_s0 + (l1 if sparse else oma * l1) @ recurrent
         if adaptive:
-            g_s0 = g_s0 + bs * l1w
+            g_s0 = g_s0 + (beta * b if sparse else b) * l1w
     return D if needs[0] else None, g_alpha, g_beta, g_a, g_b, g_v, g_u0, g_w0, g_s0
 
 
