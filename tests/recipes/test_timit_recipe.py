@@ -1,0 +1,206 @@
+"""Short real runs of recipes/TIMIT/run_training.py on a slice of the bundled sample.
+
+A tiny encoder and dt = 10 ms keep each run to seconds; the recipe code path is the real one.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sparse.recipe_utils import run_recipe
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "recipes" / "TIMIT" / "run_training.py"
+HPARAMS = REPO / "hparams" / "timit_train.yaml"
+SAMPLE = REPO / "recipes" / "TIMIT" / "sample"
+
+TINY = [
+    "--auditory_channels=[2]", "--cortex_layer_sizes=[16,16,16]", "--phoneme_features=16",
+    "--hop_length=10", "--batch_size=2", "--num_workers=0", "--noprogressbar",
+    "--concat_original=False", "--ckpt_interval_minutes=0",
+]  # fmt: skip
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("timit_run_training", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+rt = _load_script()
+
+
+def make_slice(folder: Path, train: int) -> Path:
+    """Manifests with the shortest utterances of each bundled split (audio stays in SAMPLE)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, count in (("train", train), ("dev", 2), ("test", 2)):
+        manifest = json.loads((SAMPLE / f"{split}.json").read_text())
+        keys = sorted(manifest, key=lambda k: manifest[k]["duration"])[:count]
+        (folder / f"{split}.json").write_text(json.dumps({k: manifest[k] for k in keys}))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def sample_slice(tmp_path_factory) -> Path:
+    """Four train, two dev and two test utterances."""
+    return make_slice(tmp_path_factory.mktemp("slice"), train=4)
+
+
+def slice_args(folder: Path, out: Path, *extra: str) -> list[str]:
+    """Command line for a run on the manifests in ``folder``; ``extra`` wins over ``TINY``."""
+    named = {arg.split("=")[0] for arg in extra}
+    tiny = [arg for arg in TINY if arg.split("=")[0] not in named]
+    return [
+        str(HPARAMS), f"--data_folder={SAMPLE}", "--skip_prep=True",
+        f"--train_annotation={folder / 'train.json'}", f"--valid_annotation={folder / 'dev.json'}",
+        f"--test_annotation={folder / 'test.json'}", f"--output_folder={out}", *tiny, *extra,
+    ]  # fmt: skip
+
+
+def valid_values(train_log: Path, key: str) -> list[str]:
+    """Per-epoch dev values of ``key`` (as printed) from train_log.txt."""
+    return re.findall(rf"valid {key}: ([^,\s]+)", train_log.read_text())
+
+
+def run_in_process(argv: list[str], capsys) -> tuple[int, str]:
+    """Run the recipe's entry point as the CLI does; return (exit code, stderr)."""
+    try:
+        run_recipe(lambda: rt.main(argv), prog="run_training.py")
+        code = 0
+    except SystemExit as stop:
+        code = stop.code
+    finally:  # SpeechBrain's log handlers hold this test's captured streams: drop them
+        root = logging.getLogger()
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+            handler.close()
+    return code, capsys.readouterr().err
+
+
+def test_end_to_end_and_same_seed_same_dev_per(sample_slice, tmp_path, capsys):
+    outs = [tmp_path / "a", tmp_path / "b"]
+    for out in outs:
+        code, err = run_in_process(slice_args(sample_slice, out, "--number_of_epochs=2"), capsys)
+        assert code == 0, err
+    first = outs[0]
+    assert list((first / "save").glob("CKPT+*/model.ckpt")), "no checkpoint saved"
+    assert len(valid_values(first / "train_log.txt", "PER")) == 2
+    assert "rate_cortex3" in (first / "train_log.txt").read_text()
+    assert "PER" in (first / "test_per.txt").read_text()
+    assert (first / "save" / "label_encoder.txt").is_file()
+    for key in ("PER", "loss"):
+        assert valid_values(first / "train_log.txt", key) == valid_values(
+            outs[1] / "train_log.txt", key
+        )
+
+
+def _manifest_with(folder: Path, tmp: Path, change) -> Path:
+    """Copy of the slice with ``change(entry)`` applied to the first train utterance."""
+    target = tmp / "manifests"
+    shutil.copytree(folder, target)
+    manifest = json.loads((target / "train.json").read_text())
+    change(manifest[next(iter(manifest))])
+    (target / "train.json").write_text(json.dumps(manifest))
+    return target
+
+
+@pytest.mark.parametrize(
+    "case,pattern",
+    [
+        ("missing_folder", r"TIMIT data folder not found"),
+        ("empty_folder", r"TIMIT data folder is empty"),
+        ("missing_audio", r"audio file of '.*' not found"),
+        ("corrupt_audio", r"corrupt or unreadable"),
+        ("corrupt_audio_late", r"cannot read audio file .*broken\.flac"),
+        ("unknown_phone", r"unknown phone label\(s\) \['xx'\]"),
+        ("unknown_key", r"no_such_key"),
+        ("wrong_type", r"--lr='fast'.*expected float"),
+    ],
+)
+def test_user_errors_give_one_clear_message(case, pattern, sample_slice, tmp_path, capsys):
+    out = tmp_path / "out"
+    if case in ("missing_folder", "empty_folder"):
+        data = tmp_path / "timit"
+        if case == "empty_folder":
+            data.mkdir()
+        argv = [str(HPARAMS), f"--data_folder={data}", f"--output_folder={out}", *TINY]
+    elif case in ("unknown_key", "wrong_type"):
+        extra = "--no_such_key=1" if case == "unknown_key" else "--lr=fast"
+        argv = slice_args(sample_slice, out, extra)
+    else:
+        broken = tmp_path / "broken.flac"
+        broken.write_bytes(b"fLaC" + b"\x00" * 64)
+        changes = {
+            "missing_audio": lambda e: e.update(wav="{data_root}/audio/nope.flac"),
+            "corrupt_audio": lambda e: e.update(wav=str(broken)),
+            "corrupt_audio_late": lambda e: e.update(wav=str(broken)),
+            "unknown_phone": lambda e: e.update(phn="sil xx sil"),
+        }
+        folder = _manifest_with(sample_slice, tmp_path, changes[case])
+        extra = ["--check_audio=False"] if case == "corrupt_audio_late" else []
+        argv = slice_args(folder, out, *extra)
+    code, err = run_in_process(argv, capsys)
+    assert code == 2
+    assert re.search(pattern, err), err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def _cli(args: list[str], **kwargs) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, str(SCRIPT), *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def test_cli_bad_override_exits_nonzero_without_traceback(tmp_path):
+    proc = _cli([str(HPARAMS), "--batch_size=many", f"--output_folder={tmp_path}"])
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert "batch_size" in err and "Traceback" not in err
+
+
+def _intra_epoch_checkpoint(save: Path) -> Path | None:
+    """A complete intra-epoch checkpoint folder, if one exists."""
+    for folder in save.glob("CKPT+*"):
+        meta = folder / "CKPT.yaml"
+        if meta.is_file() and "end-of-epoch: false" in meta.read_text() \
+                and (folder / "dataloader-TRAIN.ckpt").is_file():
+            return folder
+    return None
+
+
+def test_sigkill_mid_epoch_then_resume_completes(tmp_path):
+    out = tmp_path / "run"
+    folder = make_slice(tmp_path / "slice", train=10)  # one step per utterance: a long epoch
+    args = slice_args(folder, out, "--number_of_epochs=1", "--batch_size=1", "--hop_length=4",
+                      "--ckpt_interval_steps=1")
+    proc = _cli(args)
+    deadline = time.time() + 90
+    ckpt = None
+    while time.time() < deadline and proc.poll() is None and ckpt is None:
+        time.sleep(0.05)
+        ckpt = _intra_epoch_checkpoint(out / "save")
+    assert ckpt is not None, "no intra-epoch checkpoint appeared"
+    time.sleep(0.5)  # let the checkpointer finish writing the folder
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "test_per.txt").exists(), "run finished before it could be killed"
+    resumed = _cli(args)
+    _, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err[-2000:]
+    log = (out / "log.txt").read_text()
+    assert re.search(r"Loading a checkpoint from .*CKPT\+", log.split("Beginning experiment")[-1])
+    assert len(valid_values(out / "train_log.txt", "PER")) == 1
+    assert (out / "test_per.txt").is_file()
