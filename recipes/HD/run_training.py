@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Train and test a SpArch model (LIF/RLIF/adLIF/RadLIF/MLP/RNN/LiGRU/GRU) on Heidelberg Digits audio.
+"""Train and test a SpArch model (LIF/RLIF/adLIF/RadLIF/MLP/RNN/LiGRU/GRU) on Heidelberg Digits.
 
 Usage (from the repository root)::
 

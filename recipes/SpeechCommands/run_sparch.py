@@ -28,9 +28,10 @@ from sparse.recipe_utils import RecipeError, run_recipe
 def make_datasets(hparams: dict, data_folder: Path) -> dict:
     """Prepare the manifests (official lists) and build the feature datasets."""
     try:
-        prepare_speech_commands(data_folder, hparams["manifest_folder"], task=hparams["prepare_task"],
-                                unknown_fraction=hparams["unknown_fraction"],
-                                silence_fraction=hparams["silence_fraction"], seed=hparams["seed"])
+        prepare_speech_commands(
+            data_folder, hparams["manifest_folder"], task=hparams["prepare_task"],
+            unknown_fraction=hparams["unknown_fraction"],
+            silence_fraction=hparams["silence_fraction"], seed=hparams["seed"])
     except SpeechCommandsLayoutError as err:
         raise RecipeError(str(err)) from err
     datasets, labels = manifest_datasets(hparams["manifest_folder"], data_folder, hparams["n_mels"])

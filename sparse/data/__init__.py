@@ -1,4 +1,4 @@
-"""Corpus readers of the SpArch tasks: SHD / SSC spike files, HD audio, Speech Commands manifests."""
+"""Corpus readers of the SpArch tasks: SHD/SSC spike files, HD audio, Speech Commands manifests."""
 
 from .fixtures import make_hd_fixture, make_speech_commands_fixture, make_spike_fixture
 from .hd import fbank_features, hd_datasets, manifest_datasets, parse_hd_name, read_audio_16k

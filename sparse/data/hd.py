@@ -56,7 +56,8 @@ def parse_hd_name(name: str) -> tuple[int, int]:
     """
     m = _HD_NAME.search(name)
     if m is None:
-        raise ValueError(f"not an HD file name (lang-<l>_speaker-<n>_trial-<k>_digit-<d>): {name!r}")
+        raise ValueError(
+            f"not an HD file name (lang-<l>_speaker-<n>_trial-<k>_digit-<d>): {name!r}")
     return int(m.group(4)) + (10 if m.group(1) == "german" else 0), int(m.group(2))
 
 
@@ -129,7 +130,8 @@ def hd_datasets(
         and ``label`` ``(1,)`` (int64).
     """
     if valid_protocol not in HD_VALID_PROTOCOLS:
-        raise ValueError(f"valid_protocol must be one of {HD_VALID_PROTOCOLS}, got {valid_protocol!r}")
+        raise ValueError(
+            f"valid_protocol must be one of {HD_VALID_PROTOCOLS}, got {valid_protocol!r}")
     root = Path(data_folder)
     names = {}
     for split in ("train", "test"):
@@ -156,7 +158,8 @@ def hd_datasets(
 
     out = {"test": build(names["test"])}
     if valid_protocol == "test_as_valid":
-        logger.warning("valid_protocol=test_as_valid: validation IS the test split (upstream SpArch)")
+        logger.warning(
+            "valid_protocol=test_as_valid: validation IS the test split (upstream SpArch)")
         out["train"], out["valid"] = build(names["train"]), build(names["test"])
         return out
     speakers = np.array([parse_hd_name(n)[1] for n in names["train"]])

@@ -77,7 +77,7 @@ def bin_events(
 
     Examples
     --------
-    >>> x = bin_events([0.0, 0.5, 0.99, 1.0, 1.2], [0, 1, 1, 2, 3], nb_steps=4, max_time=1.0, nb_units=4)
+    >>> x = bin_events([0.0, 0.5, 0.99, 1.0, 1.2], [0, 1, 1, 2, 3], 4, max_time=1.0, nb_units=4)
     >>> x.nonzero().tolist()  # t=1.0 -> last bin, t=1.2 dropped
     [[0, 0], [2, 1], [3, 1], [3, 2]]
     """
@@ -183,7 +183,8 @@ def hold_out_speakers(
         counts = {s: int((speakers == s).sum()) for s in unique.tolist()}
         chosen, total = [], 0
         for s in order.tolist():
-            if chosen and (total >= valid_fraction * speakers.size or len(chosen) == unique.size - 1):
+            enough = total >= valid_fraction * speakers.size or len(chosen) == unique.size - 1
+            if chosen and enough:
                 break
             chosen.append(int(s))
             total += counts[s]
@@ -234,7 +235,7 @@ def write_spike_h5(
 
 def _dataset(reader: SpikeH5, indices: np.ndarray, split: str, nb_steps: int, max_time: float,
              binary: bool) -> DynamicItemDataset:
-    """DynamicItemDataset with output keys ``id``, ``feats`` ``(T, 700)`` and ``label`` ``(1,)`` int64."""
+    """DynamicItemDataset with outputs ``id``, ``feats`` ``(T, 700)``, ``label`` ``(1,)`` int64."""
     data = {f"{split}_{int(i)}": {"index": int(i)} for i in indices}
 
     def load(index: int):
@@ -283,7 +284,8 @@ def spike_datasets(
         raise ValueError(f"task must be 'shd' or 'ssc', got {task!r}")
     protocol = valid_protocol or VALID_PROTOCOLS[task][0]
     if protocol not in VALID_PROTOCOLS[task]:
-        raise ValueError(f"valid_protocol {protocol!r} is not one of {VALID_PROTOCOLS[task]} for {task}")
+        raise ValueError(
+            f"valid_protocol {protocol!r} is not one of {VALID_PROTOCOLS[task]} for {task}")
     folder = Path(data_folder)
     split_files = {s: folder / f"{task}_{s}.h5" for s in ("train", "valid", "test")}
     needed = ["train", "test"] + (["valid"] if protocol == "official" else [])
@@ -306,7 +308,7 @@ def spike_datasets(
     else:
         if train.speakers is None:
             raise ValueError(f"{split_files['train']} has no extra/speaker: use "
-                             "valid_protocol=test_as_valid" + (" or official" if task == "ssc" else ""))
+                             "valid_protocol=" + ("official" if task == "ssc" else "test_as_valid"))
         is_valid, chosen = hold_out_speakers(train.speakers, valid_fraction, valid_speakers, seed)
         logger.info("%s validation = training speakers %s (%d of %d examples)", task.upper(),
                     chosen, int(is_valid.sum()), len(train))

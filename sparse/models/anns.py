@@ -148,7 +148,7 @@ class GRULayer(_ANNLayer):
 
 
 class LiGRULayer(_ANNLayer):
-    """Light GRU through SpeechBrain's :class:`~speechbrain.nnet.RNN.LiGRU` (see module docstring)."""
+    """Light GRU through SpeechBrain's :class:`~speechbrain.nnet.RNN.LiGRU` (see module doc)."""
 
     def __init__(self, input_size: int, hidden_size: int, dropout: float = 0.0,
                  normalization: str = "batchnorm", use_bias: bool = False,
@@ -242,8 +242,9 @@ class ANN(nn.Module):
             raise ValueError(f"invalid ann_type {ann_type!r}; choose one of {list(ANN_TYPES)}")
         sizes = [int(s) for s in layer_sizes]
         if not sizes or (use_readout_layer and len(sizes) < 2):
-            raise ValueError(f"layer_sizes needs at least one hidden layer (+ readout), got {sizes}")
-        self.input_size, self.layer_sizes, self.ann_type = input_size_of(input_shape), sizes, ann_type
+            raise ValueError(f"layer_sizes needs a hidden layer (+ readout), got {sizes}")
+        self.input_size = input_size_of(input_shape)
+        self.layer_sizes, self.ann_type = sizes, ann_type
         hidden = sizes[:-1] if use_readout_layer else sizes
         layers: list[nn.Module] = []
         size = self.input_size
@@ -261,7 +262,9 @@ class ANN(nn.Module):
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, None]:
         """Run the network; ``lengths`` ``(B,)`` relative lengths in ``(0, 1]`` or ``None``."""
         x = flatten_input(x)
-        n_valid = None if lengths is None else valid_steps(lengths, x.shape[0], x.shape[1], x.device)
+        n_valid = None
+        if lengths is not None:
+            n_valid = valid_steps(lengths, x.shape[0], x.shape[1], x.device)
         for layer in self.ann:
             x = layer(x, n_valid)
         return x, None

@@ -25,7 +25,8 @@ def input_size_of(input_shape: Sequence[int]) -> int:
     80
     """
     if len(input_shape) < 3:
-        raise ValueError(f"input_shape must be (batch, time, features[, ...]), got {tuple(input_shape)}")
+        raise ValueError(
+            f"input_shape must be (batch, time, features[, ...]), got {tuple(input_shape)}")
     return int(math.prod(int(d) for d in input_shape[2:]))
 
 

@@ -1,4 +1,4 @@
-r"""SpArch spiking baselines (Bittar & Garner, 2022): LIF, RLIF, adLIF and RadLIF layers and ``SNN``.
+r"""SpArch spiking baselines (Bittar & Garner, 2022): LIF, RLIF, adLIF, RadLIF layers and ``SNN``.
 
 Each hidden layer computes ``I = norm(W x)`` for all steps at once, then scans its neurons
 with :func:`sparse.neurons.engine.adlif` (``variant="sparch"``), the one implementation of
@@ -134,7 +134,7 @@ class SpArchLayer(nn.Module):
         return pairs
 
     def neuron_parameters(self) -> AdLIFParameters:
-        """Clamped ``alpha, beta, a, b`` (each ``(H,)``; zeros for non-adaptive types), out of place."""
+        """Clamped ``alpha, beta, a, b`` (each ``(H,)``; zeros if not adaptive), out of place."""
         alpha = self.alpha.clamp(*ALPHA_LIM)
         if not self.adaptive:
             zeros = torch.zeros_like(alpha)
@@ -143,7 +143,7 @@ class SpArchLayer(nn.Module):
                                self.b.clamp(*B_LIM), self.threshold)
 
     def recurrent_matrix(self) -> Tensor | None:
-        """``(H, H)`` matrix for the engine (``nn.Linear`` convention): ``V`` zero-diagonal, transposed.
+        """``(H, H)`` engine matrix (``nn.Linear`` convention): ``V`` zero-diagonal, transposed.
 
         The engine computes ``s @ R.T = s @ V_0``, SpArch's row-vector product ``s V_0``.
         """
@@ -154,7 +154,7 @@ class SpArchLayer(nn.Module):
 
     @torch.no_grad()
     def project_parameters_(self) -> None:
-        """Clamp the raw decays and couplings into their ranges in place (after an optimiser step)."""
+        """Clamp the raw decays and couplings into their ranges in place (after optimiser steps)."""
         for param, lim in self._limits():
             param.clamp_(*lim)
 
@@ -192,7 +192,7 @@ class RLIFLayer(SpArchLayer):
 
 
 class adLIFLayer(SpArchLayer):  # noqa: N801 (upstream name)
-    """Adaptive LIF layer: ``w_t = beta w_{t-1} + a u_{t-1} + b s_{t-1}`` subtracted from the drive."""
+    """Adaptive LIF: ``w_t = beta w_{t-1} + a u_{t-1} + b s_{t-1}`` is subtracted from ``I``."""
 
     adaptive = True
 
@@ -269,10 +269,11 @@ class SNN(nn.Module):
     ) -> None:
         super().__init__()
         if neuron_type not in NEURON_TYPES:
-            raise ValueError(f"invalid neuron_type {neuron_type!r}; choose one of {list(NEURON_TYPES)}")
+            raise ValueError(
+                f"invalid neuron_type {neuron_type!r}; choose one of {list(NEURON_TYPES)}")
         sizes = [int(s) for s in layer_sizes]
         if not sizes or (use_readout_layer and len(sizes) < 2):
-            raise ValueError(f"layer_sizes needs at least one hidden layer (+ readout), got {sizes}")
+            raise ValueError(f"layer_sizes needs a hidden layer (+ readout), got {sizes}")
         self.input_size = input_size_of(input_shape)
         self.layer_sizes, self.neuron_type = sizes, neuron_type
         self.use_readout_layer = bool(use_readout_layer)
@@ -291,14 +292,16 @@ class SNN(nn.Module):
 
     @torch.no_grad()
     def project_parameters_(self) -> None:
-        """Clamp every layer's neuron parameters into their ranges (call after ``optimizer.step()``)."""
+        """Clamp every layer's neuron parameters into range (call after ``optimizer.step()``)."""
         for layer in self.snn:
             layer.project_parameters_()
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Run the network; ``lengths`` ``(B,)`` are relative lengths in ``(0, 1]`` (``None``: all valid)."""
+        """Run the network; ``lengths`` ``(B,)``: relative lengths in ``(0, 1]`` or ``None``."""
         x = flatten_input(x)
-        n_valid = None if lengths is None else valid_steps(lengths, x.shape[0], x.shape[1], x.device)
+        n_valid = None
+        if lengths is not None:
+            n_valid = valid_steps(lengths, x.shape[0], x.shape[1], x.device)
         rates = []
         for layer in self.snn:
             if isinstance(layer, ReadoutLayer):

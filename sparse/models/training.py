@@ -42,7 +42,7 @@ MODEL_TYPES = tuple(NEURON_TYPES) + tuple(ANN_TYPES)
 
 
 def layer_sizes(nb_layers: int, nb_hiddens: int, nb_outputs: int) -> list[int]:
-    """SpArch's ``[nb_hiddens] * (nb_layers - 1) + [nb_outputs]`` (``nb_layers`` counts the readout).
+    """SpArch's ``[nb_hiddens] * (nb_layers - 1) + [nb_outputs]`` (``nb_layers`` incl. readout).
 
     Examples
     --------
@@ -183,7 +183,8 @@ def run_sparch_recipe(
     """
     import sys
 
-    hparams_file, run_opts, overrides = sb.parse_arguments(list(sys.argv[1:] if argv is None else argv))
+    args = list(sys.argv[1:] if argv is None else argv)
+    hparams_file, run_opts, overrides = sb.parse_arguments(args)
     hparams, fixture_mode = load_recipe_hparams(
         hparams_file, overrides, use_sample=lambda h: not h.get("data_folder"))
     if fixture_mode:  # the YAML's sample: block is applied; nothing in the YAML uses data_folder
@@ -193,11 +194,13 @@ def run_sparch_recipe(
     if fixture_mode:
         logger.warning("%s: no --data_folder given, so this run uses a TINY GENERATED FIXTURE in "
                        "%s (synthetic data, real layout). Its accuracy means nothing. Pass "
-                       "--data_folder=<path> to train on the real corpus.", task, hparams["data_folder"])
+                       "--data_folder=<path> to train on the real corpus.", task,
+                       hparams["data_folder"])
     try:
         datasets = make_datasets(hparams, Path(hparams["data_folder"]))
     except (FileNotFoundError, KeyError, ValueError) as err:
-        raise RecipeError(f"{task}: cannot read the data in {hparams['data_folder']}: {err}") from err
+        raise RecipeError(
+            f"{task}: cannot read the data in {hparams['data_folder']}: {err}") from err
     n_params = sum(p.numel() for p in hparams["model"].parameters())
     logger.info("%s: model %s, %d trainable parameters; %s", task, hparams["model_type"], n_params,
                 {k: len(v) for k, v in datasets.items()})

@@ -14,7 +14,8 @@ def test_shapes_and_distribution(ann_type):
     y, rates = model(torch.rand(3, 12, 7), lengths=torch.tensor([1.0, 0.5, 0.75]))
     assert y.shape == (3, 4) and rates is None
     assert torch.allclose(y.sum(-1), torch.ones(3))
-    seq, _ = ANN((3, 12, 7), [9, 4], ann_type=ann_type, use_readout_layer=False)(torch.rand(3, 12, 7))
+    seq_model = ANN((3, 12, 7), [9, 4], ann_type=ann_type, use_readout_layer=False)
+    seq, _ = seq_model(torch.rand(3, 12, 7))
     assert seq.shape == (3, 12, 4)
 
 
@@ -58,4 +59,5 @@ def test_bidirectional_uses_one_set_of_weights():
     x = torch.rand(2, 8, 3)
     out = bi(x)
     assert out.shape == (2, 8, 8)
-    assert torch.allclose(out[..., :4], uni(x)) and torch.allclose(out[..., 4:], uni(x.flip(1)).flip(1))
+    assert torch.allclose(out[..., :4], uni(x))
+    assert torch.allclose(out[..., 4:], uni(x.flip(1)).flip(1))

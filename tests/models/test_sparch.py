@@ -1,4 +1,4 @@
-"""SpArch spiking layers and SNN: hand-computed steps, recurrence convention, bidirectional, readout."""
+"""SpArch spiking layers and SNN: hand-computed steps, recurrence, bidirectional, readout."""
 
 from __future__ import annotations
 

@@ -15,7 +15,8 @@ SMALL = ["--nb_epochs=1", "--nb_hiddens=8", "--noprogressbar", "--device=cpu"]
 def load_main(script: Path):
     """Import a recipe script under a unique module name (they are all run_training.py)."""
     sys.path.insert(0, str(script.parent))
-    spec = importlib.util.spec_from_file_location(f"recipe_{script.parent.name}_{script.stem}", script)
+    name = f"recipe_{script.parent.name}_{script.stem}"
+    spec = importlib.util.spec_from_file_location(name, script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.main
