@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Analyse a SPARSE TIMIT model trained by ``run_training.py``: figures and PAC statistics.
+
+Usage (from the repository root, after training)::
+
+    python recipes/TIMIT/run_analysis.py hparams/timit_analysis.yaml
+    python recipes/TIMIT/run_analysis.py hparams/timit_analysis.yaml --data_folder=/path/to/TIMIT
+
+The training YAML named in the analysis YAML defines the model and the output folder; the
+best checkpoint is loaded from it. Overrides of analysis keys apply to the analysis YAML, all
+others to the training YAML (pass the overrides used for training). Results go to
+``<output_folder>/analysis/``: one PNG per figure, ``pac_significance.txt`` and ``.csv``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import speechbrain as sb
+import torch
+from hyperpyyaml import load_hyperpyyaml
+from speechbrain.dataio.dataio import read_audio
+from speechbrain.dataio.dataset import DynamicItemDataset
+from speechbrain.utils.distributed import run_on_main
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from run_training import SAMPLE_FOLDER, make_label_encoder, prepare_data  # noqa: E402
+from timit_prepare import FOLD_61_TO_39  # noqa: E402
+
+from sparse.analysis.pipeline import run_analysis  # noqa: E402
+from sparse.recipe_utils import RecipeError, load_recipe_hparams, run_recipe  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+
+def split_overrides(overrides: str, analysis_keys: set[str]) -> tuple[str, str]:
+    """Command-line overrides → (analysis YAML overrides, training YAML overrides)."""
+    import yaml
+
+    values = yaml.safe_load(overrides) if overrides else {}
+    values = values or {}
+    text = [{}, {}]
+    for key, value in values.items():
+        text[key not in analysis_keys][key] = value
+    return tuple("\n".join(f"{k}: {json.dumps(v)}" for k, v in part.items()) for part in text)
+
+
+def load_both(argv: list[str]) -> tuple[dict, dict, bool, dict]:
+    """The analysis settings, the training hyperparameters, sample mode and run options."""
+    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    path = Path(hparams_file)
+    if not path.is_file():
+        raise RecipeError(f"hyperparameter file not found: {path}")
+    with open(path, encoding="utf-8") as fin:
+        keys = set(load_hyperpyyaml(fin))
+    mine, theirs = split_overrides(overrides, keys)
+    with open(path, encoding="utf-8") as fin:
+        cfg = load_hyperpyyaml(fin, mine)
+    train_file = path.parent / cfg["train_hparams"]
+    train_hp, sample_mode = load_recipe_hparams(
+        train_file, theirs, use_sample=lambda hp: hp.get("data_folder") is None
+    )
+    if sample_mode:
+        train_hp["data_folder"] = str(SAMPLE_FOLDER)
+    return cfg, train_hp, sample_mode, run_opts
+
+
+def utterances(train_hp: dict, cfg: dict) -> DynamicItemDataset:
+    """The ``num_utterances`` longest utterances of the chosen split, longest first."""
+    key = {"train": "train_annotation", "dev": "valid_annotation", "test": "test_annotation"}
+    if cfg["split"] not in key:
+        raise RecipeError(f"split must be train, dev or test, got {cfg['split']!r}")
+    dataset = DynamicItemDataset.from_json(
+        json_path=train_hp[key[cfg["split"]]],
+        replacements={"data_root": str(train_hp["data_folder"])},
+    )
+    dataset = dataset.filtered_sorted(
+        sort_key="duration", reverse=True, select_n=int(cfg["num_utterances"])
+    )
+
+    @sb.utils.data_pipeline.takes("wav")
+    @sb.utils.data_pipeline.provides("sig")
+    def audio_pipeline(wav: str) -> torch.Tensor:
+        return read_audio(wav)
+
+    sb.dataio.dataset.add_dynamic_item([dataset], audio_pipeline)
+    sb.dataio.dataset.set_output_keys([dataset], ["id", "sig", "wav"])
+    return dataset
+
+
+def reference_phones(wav: str, sample_rate: int) -> list[tuple[float, float, str]] | None:
+    """Folded 39-phone segments (s) from the TIMIT ``.PHN`` file next to ``wav``, if any."""
+    for suffix in (".PHN", ".phn"):
+        phn = Path(wav).with_suffix(suffix)
+        if phn.is_file():
+            segments = []
+            for line in phn.read_text(encoding="latin-1").split("\n"):
+                fields = line.split()
+                if len(fields) == 3 and FOLD_61_TO_39.get(fields[2].lower()):
+                    start, end = int(fields[0]) / sample_rate, int(fields[1]) / sample_rate
+                    segments.append((start, end, FOLD_61_TO_39[fields[2].lower()]))
+            return segments
+    return None
+
+
+def make_phone_fn(train_hp: dict, dataset, encoder_offset):
+    """Phone strip: reference .PHN timing if present, else the model's greedy CTC phones."""
+    label_encoder = make_label_encoder(train_hp)
+    wav_of = {uid: dataset.data[uid]["wav"].replace("{data_root}", str(train_hp["data_folder"]))
+              for uid in dataset.data_ids}
+    classifier, blank = train_hp["classifier"], train_hp["blank_index"]
+    model = train_hp["model"]
+
+    def phones(example, dt_s: float):
+        ref = reference_phones(wav_of.get(example.id, ""), train_hp["sample_rate"])
+        if ref is not None:
+            return ref, "TIMIT phones (reference timing)"
+        with torch.no_grad():
+            logits = classifier(torch.as_tensor(example.outputs)[None].to(
+                next(classifier.parameters()).device))[0]
+        best = logits.argmax(-1).cpu().numpy()
+        frame_s = model.pool_size * dt_s
+        offset_s = encoder_offset() * dt_s
+        segments, previous = [], blank
+        for i, token in enumerate(best):
+            if token != blank and token != previous:
+                label = label_encoder.ind2lab[int(token)]
+                segments.append((i * frame_s - offset_s, (i + 1) * frame_s - offset_s, label))
+            previous = token
+        return segments, "phones decoded by the model (greedy CTC; the sample has no reference timing)"
+
+    return phones
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Load both YAMLs, check the checkpoint, analyse, write the report and figures."""
+    cfg, train_hp, sample_mode, run_opts = load_both(sys.argv[1:] if argv is None else argv)
+    annotation = Path(train_hp["test_annotation"])
+    if not annotation.is_file():
+        run_on_main(prepare_data, kwargs={"hparams": train_hp, "sample_mode": sample_mode})
+    dataset = utterances(train_hp, cfg)
+    from sparse.analysis.brain import frame_offset
+
+    phones = make_phone_fn(train_hp, dataset, lambda: frame_offset(train_hp["model"]))
+    try:
+        files = run_analysis(train_hp, cfg, dataset, run_opts, cfg["train_command"], phones)
+    except (FileNotFoundError, ValueError) as err:
+        raise RecipeError(str(err)) from err
+    print("\n".join(str(f) for f in files))
+
+
+if __name__ == "__main__":
+    run_recipe(main, prog="run_analysis.py")

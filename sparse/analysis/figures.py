@@ -1,0 +1,175 @@
+"""Figure layouts of the analysis: each builds one ``Figure`` from the drawing functions of
+:mod:`sparse.analysis.plots` (no pyplot state); :func:`save` writes it as PNG."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from . import plots
+from .batch import band_analytic, far_masks, surrogate_shifts
+from .brain import CONDITIONS, Recording, neuron_modules
+from .pac import binned_amplitude
+from .signals import BANDS, bandpass
+from .stats import permutation_pvalue
+from .surrogates import default_min_shift, surrogate_pac_fft
+
+
+def save(fig: Figure, path: Path, dpi: int = 150) -> Path:
+    """Write ``fig`` as PNG and return the path."""
+    fig.savefig(path, dpi=dpi)
+    return path
+
+
+def _numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy()
+
+
+def parameters_figure(encoder: torch.nn.Module) -> Figure:
+    """Rows: nerve and cortex layers; columns: τu (ms), τw (ms), a, b (trained, constrained)."""
+    names, modules = encoder.population_names, neuron_modules(encoder)
+    fig = Figure(figsize=(14, 2.6 * len(names)), layout="constrained")
+    axes = fig.subplots(len(names), 4, squeeze=False)
+    for row, (name, module) in zip(axes, zip(names, modules)):
+        consts = module.effective_parameters()
+        adlif = _numpy(module.sfa_mask).astype(bool)
+        cols = (("tau_u", "τu (ms)", False), ("tau_w", "τw (ms)", True), ("a", "a", True),
+                ("b", "b", True))
+        for ax, (key, label, only) in zip(row, cols):
+            plots.plot_lif_adlif_histogram(ax, _numpy(getattr(consts, key)), adlif, label,
+                                           title=f"{name}: {label}", adlif_only=only)
+    fig.suptitle("Neuron parameters after training (τw, a, b: adaptive neurons only)")
+    return fig
+
+
+def weights_figure(encoder: torch.nn.Module) -> Figure:
+    """Rows: cortex layers; columns: feed-forward W and recurrent V (existing synapses only)."""
+    layers = encoder.cortex.layers
+    fig = Figure(figsize=(11, 2.8 * len(layers)), layout="constrained")
+    axes = fig.subplots(len(layers), 2, squeeze=False)
+    for k, (layer, row) in enumerate(zip(layers, axes)):
+        w, v = layer.effective_weights()
+        ff_mask = getattr(layer, "ff_mask", None)
+        w = _numpy(w if ff_mask is None else w[ff_mask.bool()])
+        plots.plot_weight_histogram(row[0], w, f"cortex{k + 1}: feed-forward W")
+        rec = _numpy(v[layer.neurons.rnn_mask.bool()]) if v is not None else np.array([])
+        plots.plot_weight_histogram(row[1], rec, f"cortex{k + 1}: recurrent V")
+    fig.suptitle("Synaptic weights after training")
+    return fig
+
+
+def raster_figure(example, pop_index: dict, dt_s: float, title: str,
+                  phones: Sequence[tuple[float, float, str]] | None, phones_title: str) -> Figure:
+    """Phone labels, spectrogram and the raster of every layer (LIF / AdLIF grouped)."""
+    layers = list(example.spikes)
+    ratios = ([0.35] if phones is not None else []) + [1.2] + [1.6] * len(layers)
+    fig = Figure(figsize=(12, sum(ratios) * 1.3 + 0.8), layout="constrained")
+    axes = fig.subplots(len(ratios), 1, sharex=True, gridspec_kw={"height_ratios": ratios})
+    duration = example.feats.shape[0] * dt_s
+    k = 0
+    if phones is not None:
+        plots.plot_phone_labels(axes[0], phones, duration, title=phones_title)
+        k = 1
+    plots.plot_spectrogram(axes[k], example.feats, dt_s)
+    for ax, name in zip(axes[k + 1 :], layers):
+        groups = [(n.split(" ")[-1], idx) for n, (_, idx) in pop_index.items()
+                  if n.startswith(name + " ")] or None
+        plots.plot_raster(ax, example.spikes[name], dt_s, name, groups)
+    axes[-1].set_xlabel("time (s)")
+    fig.suptitle(title)
+    return fig
+
+
+def mean_rates(rec: Recording, cond: str, name: str) -> np.ndarray:
+    """Per-neuron rate (Hz) over all utterances: total spikes / total duration."""
+    rates = np.stack(rec.rates_hz[cond][name])  # (U, N)
+    weights = np.asarray(rec.durations_s)[: len(rates), None]
+    return (rates * weights).sum(axis=0) / max(weights.sum(), 1e-12)
+
+
+def rates_figure(rec: Recording, names: Sequence[str]) -> Figure:
+    """Single-neuron firing-rate histograms: rows populations, columns speech | noise."""
+    bands = {b: v for b, v in BANDS.items() if v[0] < rec.fs / 2}
+    fig = Figure(figsize=(11, 2.3 * len(names)), layout="constrained")
+    axes = fig.subplots(len(names), 2, squeeze=False)
+    for row, name in zip(axes, names):
+        for ax, cond in zip(row, CONDITIONS):
+            plots.plot_rate_histogram(ax, mean_rates(rec, cond, name), f"{name} ({cond})",
+                                      rec.fs, bands)
+    fig.suptitle(f"Firing rates over {len(rec.ids)} utterances (bands shaded; max {rec.fs:g} Hz)")
+    return fig
+
+
+def filtered_figure(rec: Recording, cond: str, utt: int, pops: Sequence[str],
+                    bands: Sequence[str], seconds: float = 2.0) -> Figure:
+    """Band-filtered population signals of one utterance: rows bands, one line per population."""
+    sig = rec.signals[cond][utt]
+    steps = min(len(sig[p]) for p in pops)
+    shown = min(steps, int(seconds * rec.fs))
+    t = np.arange(shown) / rec.fs
+    fig = Figure(figsize=(11, 1.5 * len(bands) + 1), layout="constrained")
+    axes = fig.subplots(len(bands), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, band in zip(axes, bands):
+        traces = {p: bandpass(sig[p][:steps], BANDS[band], rec.fs)[:shown] for p in pops}
+        plots.plot_band_signal(ax, t, traces, band, BANDS[band])
+    axes[0].legend(fontsize="small", ncol=len(pops), loc="upper right")
+    axes[-1].set_xlabel("time (s)")
+    fig.suptitle(f"Band-filtered population signals, {cond} utterance {rec.ids[utt]} "
+                 f"(first {shown / rec.fs:.2g} s)")
+    return fig
+
+
+def pac_figure(rec: Recording, utt: int, phase_pop: str, amp_pop: str, phase_band: str,
+               amp_band: str, n_surrogates: int, rng: np.random.Generator) -> Figure:
+    """PAC of one pair: phase-binned amplitude, MI and MVL nulls; rows speech | noise."""
+    fig = Figure(figsize=(14, 7.5), layout="constrained")
+    axes = fig.subplots(2, 3)
+    for row, cond in zip(axes, CONDITIONS):
+        sig = rec.signals[cond][utt]
+        if phase_pop not in sig or amp_pop not in sig:
+            row[0].text(0.5, 0.5, f"{cond}: population not available", ha="center")
+            continue
+        steps = min(len(sig[phase_pop]), len(sig[amp_pop]))
+        phase, _ = band_analytic(sig[phase_pop][None, :steps], rec.fs, [BANDS[phase_band]])
+        _, amp = band_analytic(sig[amp_pop][None, :steps], rec.fs, [BANDS[amp_band]])
+        phase, amp = phase[0, 0], amp[0, 0]
+        shifts = surrogate_shifts(steps, n_surrogates, rng)
+        far = far_masks(shifts, steps, rec.fs, [BANDS[phase_band]])[0]
+        mi, mvl = surrogate_pac_fft(phase, amp, shifts)
+        p_mi = float(permutation_pvalue(mi[1:], mi[0], far))
+        p_mvl = float(permutation_pvalue(mvl[1:], mvl[0], far))
+        title = f"{cond}: {phase_pop} {phase_band} phase → {amp_pop} {amp_band} amplitude"
+        plots.plot_phase_amplitude(row[0], binned_amplitude(phase, amp), mi[0], mvl[0], p_mi,
+                                   p_mvl, title)
+        plots.plot_null_histogram(row[1], mi[1:][far], mi[0], p_mi, "Tort MI")
+        plots.plot_null_histogram(row[2], mvl[1:][far], mvl[0], p_mvl, "Canolty MVL")
+    shift = default_min_shift(steps, rec.fs, BANDS[phase_band][0]) / rec.fs
+    fig.suptitle(f"Utterance {rec.ids[utt]}: circular-shift surrogates at least {shift:.3g} s "
+                 "from the original; p = (1 + #null ≥ obs) / (1 + N), uncorrected")
+    return fig
+
+
+def significance_figure(populations: Sequence[str], phase_bands: Sequence[str],
+                        amp_bands: Sequence[str], results: dict, alpha: float) -> Figure:
+    """Share of utterances with PAC after BH (q ≤ α): rows metric, columns speech | noise."""
+    from .batch import ordered_pairs
+
+    pairs = ordered_pairs(len(populations))
+    rows = [f"{populations[i]} → {populations[j]}" for i, j in pairs]
+    cols = [f"{p}/{a}" for p in phase_bands for a in amp_bands]
+    fig = Figure(figsize=(12, 2 + 0.22 * len(rows) * 2), layout="constrained")
+    axes = fig.subplots(2, 2, squeeze=False)
+    for r, metric in enumerate(("mi", "mvl")):
+        for c, cond in enumerate(CONDITIONS):
+            q = results[cond].q[f"utt_{metric}"]  # (U, pairs, Bp, Ba)
+            share = np.nanmean(q <= alpha, axis=0).reshape(len(pairs), -1)
+            name = "Tort MI" if metric == "mi" else "Canolty MVL"
+            plots.plot_significance_matrix(axes[r, c], share, rows, cols,
+                                           f"{name}, {cond}: share of utterances with q ≤ {alpha:g}")
+    fig.suptitle("Phase → amplitude coupling per pair and band pair (rows: phase population → "
+                 "amplitude population)")
+    return fig

@@ -1,0 +1,226 @@
+"""Matplotlib drawing functions: each takes an ``ax``, draws one thing, returns the ``ax``.
+
+No function here creates a figure, touches pyplot's global state or saves anything; the
+figure layouts live in :mod:`sparse.analysis.figures`. Units are on every axis label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.axes import Axes
+
+from .pac import N_BINS
+
+LIF_COLOR, ADLIF_COLOR = "tab:blue", "tab:orange"
+BAND_COLORS = {
+    "delta": "#d9d9d9", "theta": "#fdd0a2", "alpha": "#c7e9c0", "beta": "#c6dbef",
+    "low_gamma": "#dadaeb", "high_gamma": "#fcbba1",
+}  # fmt: skip
+
+
+def pretty(name: str) -> str:
+    """'low_gamma' → 'low gamma'."""
+    return name.replace("_", " ")
+
+
+def plot_histogram(
+    ax: Axes, values: np.ndarray, xlabel: str, ylabel: str = "count", bins: int | np.ndarray = 30,
+    color: str | None = None, label: str | None = None, title: str | None = None,
+) -> Axes:
+    """Histogram of ``values`` (any shape, flattened); an empty array draws 'no data'."""
+    values = np.asarray(values, dtype=float).ravel()
+    if values.size:
+        ax.hist(values, bins=bins, color=color, alpha=0.75, label=label)
+    else:
+        ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize="medium")
+    return ax
+
+
+def plot_lif_adlif_histogram(
+    ax: Axes, values: np.ndarray, adlif: np.ndarray, xlabel: str, title: str | None = None,
+    adlif_only: bool = False,
+) -> Axes:
+    """Stacked histogram of a neuron parameter, LIF and AdLIF neurons in two colours.
+
+    Parameters
+    ----------
+    values : np.ndarray, shape (N,)
+    adlif : np.ndarray of bool, shape (N,)
+        True for adaptive (AdLIF) neurons.
+    adlif_only : bool
+        Draw the AdLIF neurons only (parameters that LIF neurons lack: τw, a, b).
+    """
+    values, adlif = np.asarray(values, float), np.asarray(adlif, bool)
+    groups = [(values[adlif], ADLIF_COLOR, f"AdLIF ({adlif.sum()})")]
+    if not adlif_only:
+        groups.insert(0, (values[~adlif], LIF_COLOR, f"LIF ({(~adlif).sum()})"))
+    groups = [g for g in groups if g[0].size]
+    if not groups:
+        return plot_histogram(ax, [], xlabel, "neurons", title=title)
+    ax.hist([g[0] for g in groups], bins=25, stacked=True, color=[g[1] for g in groups],
+            label=[g[2] for g in groups])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("neurons")
+    ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title, fontsize="medium")
+    return ax
+
+
+def plot_weight_histogram(ax: Axes, weights: np.ndarray, title: str, bins: int = 200) -> Axes:
+    """Histogram of synaptic weights with a dashed line at 0 and the share of each sign."""
+    w = np.asarray(weights, dtype=float).ravel()
+    plot_histogram(ax, w, "weight", "synapses", bins=bins, color="0.35", title=title)
+    if w.size:
+        ax.axvline(0.0, color="tab:red", linestyle="--", linewidth=1)
+        text = f"≤ 0: {np.mean(w <= 0):.1%}\n> 0: {np.mean(w > 0):.1%}\nn = {w.size:,}"
+        ax.text(0.98, 0.95, text, ha="right", va="top", transform=ax.transAxes, fontsize="small")
+    return ax
+
+
+def plot_spectrogram(ax: Axes, feats: np.ndarray, dt_s: float, title: str | None = None) -> Axes:
+    """Log-mel features (T, n_mels) as an image, time in s on x, mel bin on y."""
+    feats = np.asarray(feats, dtype=float)
+    extent = (0.0, feats.shape[0] * dt_s, 0, feats.shape[1])
+    ax.imshow(feats.T, aspect="auto", origin="lower", extent=extent, cmap="magma",
+              interpolation="nearest")
+    ax.set_ylabel("mel bin")
+    if title:
+        ax.set_title(title, fontsize="medium")
+    return ax
+
+
+def plot_phone_labels(ax: Axes, segments: Sequence[tuple[float, float, str]], duration_s: float,
+                      title: str | None = None) -> Axes:
+    """Phone labels as alternating shaded spans with their names, on a bare strip axis.
+
+    Parameters
+    ----------
+    segments : sequence of (start_s, end_s, label)
+    duration_s : float
+        x range of the strip.
+    """
+    for k, (start, end, label) in enumerate(segments):
+        ax.axvspan(start, end, color="0.85" if k % 2 else "0.95", linewidth=0)
+        ax.text((start + end) / 2, 0.5, label, ha="center", va="center", fontsize="x-small",
+                clip_on=True)
+    ax.set_xlim(0.0, duration_s)
+    ax.set_ylim(0, 1)
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize="medium", loc="left")
+    return ax
+
+
+def plot_raster(ax: Axes, spikes: np.ndarray, dt_s: float, name: str,
+                groups: Sequence[tuple[str, np.ndarray]] | None = None) -> Axes:
+    """Spike raster of a population (T, N): one dot per spike, time in s on x.
+
+    Neurons are sorted by firing rate (least active at the bottom) within each group, e.g.
+    ``[("LIF", idx), ("AdLIF", idx)]``; groups are stacked and separated by a line.
+    """
+    spikes = np.asarray(spikes) > 0
+    groups = groups or [("", np.arange(spikes.shape[1]))]
+    counts = spikes.sum(axis=0)
+    order = np.concatenate([idx[np.argsort(counts[idx], kind="stable")] for _, idx in groups])
+    t, n = np.nonzero(spikes[:, order])
+    ax.scatter(t * dt_s, n, s=0.3, marker=".", color="k", linewidths=0, rasterized=True)
+    start = 0
+    for label, idx in groups:
+        if start:
+            ax.axhline(start - 0.5, color="tab:red", linewidth=0.8)
+        if label:
+            ax.text(1.0, start + len(idx) / 2, f" {label}", transform=ax.get_yaxis_transform(),
+                    va="center", ha="left", fontsize="x-small", color="tab:red")
+        start += len(idx)
+    ax.set_xlim(0.0, spikes.shape[0] * dt_s)
+    ax.set_ylim(-0.5, spikes.shape[1] - 0.5)
+    ax.set_ylabel(f"{name}\nneuron (by rate)", fontsize="small")
+    return ax
+
+
+def plot_rate_histogram(ax: Axes, rates_hz: np.ndarray, name: str, fs: float,
+                        bands: Mapping[str, tuple[float, float]] | None = None) -> Axes:
+    """Histogram of single-neuron firing rates (Hz) with the frequency bands shaded.
+
+    Rates cannot exceed one spike per step, ``fs``; the x range stops at the largest rate.
+    """
+    rates = np.asarray(rates_hz, dtype=float).ravel()
+    top = max(float(rates.max(initial=0.0)), 1.0)
+    for band, (low, high) in (bands or {}).items():
+        if low < top:
+            ax.axvspan(low, min(high, top), color=BAND_COLORS.get(band, "0.9"), alpha=0.6,
+                       linewidth=0, label=pretty(band))
+    bins = np.linspace(0.0, top, 41)
+    plot_histogram(ax, rates, "firing rate (Hz)", "neurons", bins=bins, color="0.25", title=name)
+    if rates.size:
+        ax.axvline(rates.mean(), color="tab:red", linewidth=1, label=f"mean {rates.mean():.1f} Hz")
+        silent = np.mean(rates == 0)
+        ax.text(0.98, 0.95, f"silent: {silent:.0%}", ha="right", va="top", transform=ax.transAxes,
+                fontsize="small")
+    ax.set_xlim(0.0, top)
+    ax.legend(fontsize="x-small", loc="center right")
+    return ax
+
+
+def plot_band_signal(ax: Axes, t_s: np.ndarray, traces: Mapping[str, np.ndarray], band: str,
+                     limits: tuple[float, float]) -> Axes:
+    """Band-filtered population signals (z units) over time (s), one line per population."""
+    for name, trace in traces.items():
+        ax.plot(t_s, trace, linewidth=0.8, label=name)
+    ax.set_ylabel(f"{pretty(band)}\n{limits[0]:g}–{limits[1]:g} Hz\n(z)", fontsize="small")
+    ax.margins(x=0)
+    return ax
+
+
+def plot_phase_amplitude(ax: Axes, mean_amp: np.ndarray, mi: float, mvl: float,
+                         p_mi: float, p_mvl: float, title: str) -> Axes:
+    """Normalised mean amplitude per phase bin, two cycles (0–720°) as in Tort et al. (2010)."""
+    mean_amp = np.asarray(mean_amp, dtype=float)
+    total = mean_amp.sum()
+    p = mean_amp / total if total > 0 else np.full(N_BINS, 1.0 / N_BINS)
+    width = 360.0 / p.size
+    centres = (np.arange(2 * p.size) + 0.5) * width
+    ax.bar(centres, np.tile(p, 2), width=width * 0.9, color="tab:purple")
+    ax.axhline(1.0 / p.size, color="0.4", linestyle=":", linewidth=1, label="uniform")
+    ax.set_xlim(0, 720)
+    ax.set_xticks(np.arange(0, 721, 180))
+    ax.set_xlabel("phase (degrees; 0 = −π)")
+    ax.set_ylabel("normalised mean amplitude")
+    ax.set_title(f"{title}\nMI = {mi:.2e} (p = {p_mi:.3g}), MVL = {mvl:.3g} (p = {p_mvl:.3g})",
+                 fontsize="medium")
+    ax.legend(fontsize="small", loc="lower right")
+    return ax
+
+
+def plot_null_histogram(ax: Axes, null: np.ndarray, observed: float, p_value: float,
+                        metric: str) -> Axes:
+    """Surrogate null distribution of a statistic with the observed value and its p-value."""
+    null = np.asarray(null, dtype=float).ravel()
+    plot_histogram(ax, null, metric, "surrogates", bins=40, color="0.6",
+                   title=f"{metric}: {null.size} surrogates, p = {p_value:.3g}")
+    ax.axvline(observed, color="tab:red", linewidth=1.5, label="observed")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_significance_matrix(ax: Axes, values: np.ndarray, rows: Sequence[str],
+                             cols: Sequence[str], title: str, vmax: float = 1.0) -> Axes:
+    """Heat map (rows × cols), e.g. the share of utterances with significant PAC, annotated."""
+    values = np.asarray(values, dtype=float)
+    image = ax.imshow(values, cmap="viridis", vmin=0.0, vmax=vmax, aspect="auto")
+    ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right", fontsize="x-small")
+    ax.set_yticks(range(len(rows)), rows, fontsize="x-small")
+    ax.set_title(title, fontsize="medium")
+    if values.size <= 400:
+        for (i, j), v in np.ndenumerate(values):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=5,
+                    color="w" if v < 0.6 * vmax else "k")
+    ax.figure.colorbar(image, ax=ax, fraction=0.04)
+    return ax
