@@ -11,6 +11,15 @@ from .regularization import firing_rate_penalty, firing_rates
 
 __version__ = "0.1.0"
 
+
+class SparseArray:
+    """Never instantiated: a guard for libraries that mistake this package for pydata ``sparse``.
+
+    SciPy's array-API layer looks up ``sys.modules["sparse"].SparseArray`` (pydata's sparse
+    arrays share our import name) and fails with ``AttributeError`` without it; since no
+    object is an instance of this class, every such check correctly answers "not sparse".
+    """
+
 __all__ = [
     "ASREncoder", "AdLIFNeurons", "KWSEncoder", "MultilayeredSpiking", "ReadoutLayer",
     "SpikingFCLayer", "SpikingNeurons", "firing_rate_penalty", "firing_rates", "__version__",
