@@ -22,5 +22,6 @@ class SparseArray:
 
 __all__ = [
     "ASREncoder", "AdLIFNeurons", "KWSEncoder", "MultilayeredSpiking", "ReadoutLayer",
-    "SpikingFCLayer", "SpikingNeurons", "firing_rate_penalty", "firing_rates", "__version__",
+    "SpikingFCLayer", "SpikingNeurons", "SNN", "ANN", "firing_rate_penalty", "firing_rates",
+    "__version__",
 ]
