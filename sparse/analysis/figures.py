@@ -96,10 +96,10 @@ def rates_figure(rec: Recording, names: Sequence[str]) -> Figure:
     bands = {b: v for b, v in BANDS.items() if v[0] < rec.fs / 2}
     fig = Figure(figsize=(11, 2.3 * len(names)), layout="constrained")
     axes = fig.subplots(len(names), 2, squeeze=False)
-    for row, name in zip(axes, names):
-        for ax, cond in zip(row, CONDITIONS):
+    for r, (row, name) in enumerate(zip(axes, names)):
+        for c, (ax, cond) in enumerate(zip(row, CONDITIONS)):
             plots.plot_rate_histogram(ax, mean_rates(rec, cond, name), f"{name} ({cond})",
-                                      rec.fs, bands)
+                                      rec.fs, bands, legend=r == 0 and c == 0)
     fig.suptitle(f"Firing rates over {len(rec.ids)} utterances (bands shaded; max {rec.fs:g} Hz)")
     return fig
 
@@ -114,7 +114,9 @@ def filtered_figure(rec: Recording, cond: str, utt: int, pops: Sequence[str],
     fig = Figure(figsize=(11, 1.5 * len(bands) + 1), layout="constrained")
     axes = fig.subplots(len(bands), 1, sharex=True, squeeze=False)[:, 0]
     for ax, band in zip(axes, bands):
-        traces = {p: bandpass(sig[p][:steps], BANDS[band], rec.fs)[:shown] for p in pops}
+        silent = rec.silent[cond][utt]
+        traces = {p + (" (silent)" if silent.get(p) else ""):
+                  bandpass(sig[p][:steps], BANDS[band], rec.fs)[:shown] for p in pops}
         plots.plot_band_signal(ax, t, traces, band, BANDS[band])
     axes[0].legend(fontsize="small", ncol=len(pops), loc="upper right")
     axes[-1].set_xlabel("time (s)")
@@ -142,11 +144,17 @@ def pac_figure(rec: Recording, utt: int, phase_pop: str, amp_pop: str, phase_ban
         mi, mvl = surrogate_pac_fft(phase, amp, shifts)
         p_mi = float(permutation_pvalue(mi[1:], mi[0], far))
         p_mvl = float(permutation_pvalue(mvl[1:], mvl[0], far))
-        title = f"{cond}: {phase_pop} {phase_band} phase → {amp_pop} {amp_band} amplitude"
+        title = (f"{cond}: {phase_pop} {plots.pretty(phase_band)} phase → {amp_pop} "
+                 f"{plots.pretty(amp_band)} amplitude")
         plots.plot_phase_amplitude(row[0], binned_amplitude(phase, amp), mi[0], mvl[0], p_mi,
                                    p_mvl, title)
         plots.plot_null_histogram(row[1], mi[1:][far], mi[0], p_mi, "Tort MI")
         plots.plot_null_histogram(row[2], mvl[1:][far], mvl[0], p_mvl, "Canolty MVL")
+        quiet = [p for p in (phase_pop, amp_pop) if rec.silent[cond][utt].get(p)]
+        if quiet:
+            row[0].text(0.5, 0.5, f"silent population: {', '.join(quiet)}\n(no spikes: no PAC)",
+                        ha="center", va="center", transform=row[0].transAxes, color="tab:red",
+                        bbox={"facecolor": "w"})
     shift = default_min_shift(steps, rec.fs, BANDS[phase_band][0]) / rec.fs
     fig.suptitle(f"Utterance {rec.ids[utt]}: circular-shift surrogates at least {shift:.3g} s "
                  "from the original; p = (1 + #null ≥ obs) / (1 + N), uncorrected")
@@ -159,17 +167,20 @@ def significance_figure(populations: Sequence[str], phase_bands: Sequence[str],
     from .batch import ordered_pairs
 
     pairs = ordered_pairs(len(populations))
-    rows = [f"{populations[i]} → {populations[j]}" for i, j in pairs]
-    cols = [f"{p}/{a}" for p in phase_bands for a in amp_bands]
-    fig = Figure(figsize=(12, 2 + 0.22 * len(rows) * 2), layout="constrained")
-    axes = fig.subplots(2, 2, squeeze=False)
-    for r, metric in enumerate(("mi", "mvl")):
-        for c, cond in enumerate(CONDITIONS):
-            q = results[cond].q[f"utt_{metric}"]  # (U, pairs, Bp, Ba)
-            share = np.nanmean(q <= alpha, axis=0).reshape(len(pairs), -1)
-            name = "Tort MI" if metric == "mi" else "Canolty MVL"
-            plots.plot_significance_matrix(axes[r, c], share, rows, cols,
-                                           f"{name}, {cond}: share of utterances with q ≤ {alpha:g}")
-    fig.suptitle("Phase → amplitude coupling per pair and band pair (rows: phase population → "
-                 "amplitude population)")
+    cols = [f"{populations[i]} → {populations[j]}" for i, j in pairs]
+    rows = [f"{plots.pretty(p)} / {plots.pretty(a)}" for p in phase_bands for a in amp_bands]
+    fig = Figure(figsize=(max(8, 0.22 * len(cols) + 3), 4 * (0.3 * len(rows) + 2.2)),
+                 layout="constrained")
+    axes = fig.subplots(4, 1, squeeze=False)[:, 0]
+    panels = [(m, c) for m in ("mi", "mvl") for c in CONDITIONS]
+    for ax, (metric, cond) in zip(axes, panels):
+        q = results[cond].q[f"utt_{metric}"]  # (U, pairs, Bp, Ba)
+        share = np.nanmean(q <= alpha, axis=0).reshape(len(pairs), -1).T
+        name = "Tort MI" if metric == "mi" else "Canolty MVL"
+        plots.plot_significance_matrix(ax, share, rows, cols,
+                                       f"{name}, {cond}: share of utterances with q ≤ {alpha:g}")
+        ax.set_ylabel("phase / amplitude band", fontsize="small")
+    axes[-1].set_xlabel("phase population → amplitude population")
+    fig.suptitle("Phase → amplitude coupling per population pair and band pair "
+                 "(Benjamini–Hochberg over all utterances, pairs and bands)")
     return fig

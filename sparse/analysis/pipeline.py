@@ -138,8 +138,10 @@ def draw(rec, encoder, brain, cfg, pac_cfg, results, phones, out: Path, rng) -> 
     for cond, example in rec.examples.items():
         found = phones(example, dt_s) if phones is not None and cond == "speech" else None
         segments, title = found if found else (None, "")
-        fig = figures.raster_figure(example, brain.pop_index, dt_s,
-                                    f"Spikes, {cond} input (utterance {example.id})", segments, title)
+        what = f"utterance {example.id}" if cond == "speech" else \
+            f"Gaussian noise as long as utterance {example.id}"
+        fig = figures.raster_figure(example, brain.pop_index, dt_s, f"Spikes, {cond} input: {what}",
+                                    segments, title)
         files.append(figures.save(fig, out / f"raster_{cond}.png", dpi))
         bands = [b for b in (*pac_cfg.phase_bands, *pac_cfg.amplitude_bands)]
         fig = figures.filtered_figure(rec, cond, utt, [phase_pop, amp_pop], bands)

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.ticker import MaxNLocator
 
 from .pac import N_BINS
 
@@ -62,7 +63,9 @@ def plot_lif_adlif_histogram(
         groups.insert(0, (values[~adlif], LIF_COLOR, f"LIF ({(~adlif).sum()})"))
     groups = [g for g in groups if g[0].size]
     if not groups:
-        return plot_histogram(ax, [], xlabel, "neurons", title=title)
+        plot_histogram(ax, [], xlabel, "neurons", title=title)
+        ax.texts[-1].set_text("no adaptive neurons" if adlif_only else "no neurons")
+        return ax
     ax.hist([g[0] for g in groups], bins=25, stacked=True, color=[g[1] for g in groups],
             label=[g[2] for g in groups])
     ax.set_xlabel(xlabel)
@@ -130,7 +133,10 @@ def plot_raster(ax: Axes, spikes: np.ndarray, dt_s: float, name: str,
     counts = spikes.sum(axis=0)
     order = np.concatenate([idx[np.argsort(counts[idx], kind="stable")] for _, idx in groups])
     t, n = np.nonzero(spikes[:, order])
-    ax.scatter(t * dt_s, n, s=0.3, marker=".", color="k", linewidths=0, rasterized=True)
+    size = float(np.clip(300.0 / max(spikes.shape[1], 1), 0.4, 6.0))
+    ax.scatter(t * dt_s, n, s=size, marker="s", color="k", linewidths=0, rasterized=True)
+    if t.size == 0:
+        ax.text(0.5, 0.5, "no spikes", ha="center", va="center", transform=ax.transAxes)
     start = 0
     for label, idx in groups:
         if start:
@@ -141,31 +147,35 @@ def plot_raster(ax: Axes, spikes: np.ndarray, dt_s: float, name: str,
         start += len(idx)
     ax.set_xlim(0.0, spikes.shape[0] * dt_s)
     ax.set_ylim(-0.5, spikes.shape[1] - 0.5)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(f"{name}\nneuron (by rate)", fontsize="small")
     return ax
 
 
 def plot_rate_histogram(ax: Axes, rates_hz: np.ndarray, name: str, fs: float,
-                        bands: Mapping[str, tuple[float, float]] | None = None) -> Axes:
+                        bands: Mapping[str, tuple[float, float]] | None = None,
+                        legend: bool = False) -> Axes:
     """Histogram of single-neuron firing rates (Hz) with the frequency bands shaded.
 
     Rates cannot exceed one spike per step, ``fs``; the x range stops at the largest rate.
+    The band legend is drawn only when ``legend`` (once per figure is enough).
     """
     rates = np.asarray(rates_hz, dtype=float).ravel()
     top = max(float(rates.max(initial=0.0)), 1.0)
     for band, (low, high) in (bands or {}).items():
         if low < top:
             ax.axvspan(low, min(high, top), color=BAND_COLORS.get(band, "0.9"), alpha=0.6,
-                       linewidth=0, label=pretty(band))
+                       linewidth=0, label=f"{pretty(band)} {low:g}–{high:g} Hz")
     bins = np.linspace(0.0, top, 41)
     plot_histogram(ax, rates, "firing rate (Hz)", "neurons", bins=bins, color="0.25", title=name)
     if rates.size:
-        ax.axvline(rates.mean(), color="tab:red", linewidth=1, label=f"mean {rates.mean():.1f} Hz")
-        silent = np.mean(rates == 0)
-        ax.text(0.98, 0.95, f"silent: {silent:.0%}", ha="right", va="top", transform=ax.transAxes,
-                fontsize="small")
+        ax.axvline(rates.mean(), color="tab:red", linewidth=1)
+        text = f"mean {rates.mean():.3g} Hz (red)\nsilent: {np.mean(rates == 0):.0%}"
+        ax.text(0.98, 0.95, text, ha="right", va="top", transform=ax.transAxes,
+                fontsize="small", bbox={"facecolor": "w", "alpha": 0.7, "linewidth": 0})
     ax.set_xlim(0.0, top)
-    ax.legend(fontsize="x-small", loc="center right")
+    if legend:
+        ax.legend(fontsize="x-small", loc="center right")
     return ax
 
 
@@ -174,7 +184,7 @@ def plot_band_signal(ax: Axes, t_s: np.ndarray, traces: Mapping[str, np.ndarray]
     """Band-filtered population signals (z units) over time (s), one line per population."""
     for name, trace in traces.items():
         ax.plot(t_s, trace, linewidth=0.8, label=name)
-    ax.set_ylabel(f"{pretty(band)}\n{limits[0]:g}–{limits[1]:g} Hz\n(z)", fontsize="small")
+    ax.set_ylabel(f"{pretty(band)}\n{limits[0]:g}–{limits[1]:g} Hz\n(z-score)", fontsize="small")
     ax.margins(x=0)
     return ax
 
@@ -218,7 +228,7 @@ def plot_significance_matrix(ax: Axes, values: np.ndarray, rows: Sequence[str],
     ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right", fontsize="x-small")
     ax.set_yticks(range(len(rows)), rows, fontsize="x-small")
     ax.set_title(title, fontsize="medium")
-    if values.size <= 400:
+    if values.size <= 120:
         for (i, j), v in np.ndenumerate(values):
             ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=5,
                     color="w" if v < 0.6 * vmax else "k")

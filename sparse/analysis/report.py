@@ -10,6 +10,7 @@ adjusted value q is reported next to p.
 from __future__ import annotations
 
 import csv
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,7 +106,9 @@ def csv_rows(rec: Recording, cfg: PACSettings, results: dict[str, PACResult]) ->
                         row = dict(condition=cond, utterance=uid,
                                    phase_population=cfg.populations[i],
                                    amplitude_population=cfg.populations[j],
-                                   phase_band=pband, amplitude_band=aband)
+                                   phase_band=pband, amplitude_band=aband,
+                                   silent=_silent(rec, cond, lead, cfg.populations[i],
+                                                  cfg.populations[j]))
                         for m in METRICS:
                             q = res.q[f"{level}_{m}"][idx]
                             na = bool(res.missing[k])
@@ -117,6 +120,12 @@ def csv_rows(rec: Recording, cfg: PACSettings, results: dict[str, PACResult]) ->
     return rows
 
 
+def _silent(rec: Recording, cond: str, lead: tuple, *pops: str) -> str:
+    """Populations of the pair without a spike in the utterance (all utterances for GROUP)."""
+    flags = [rec.silent[cond][lead[0]]] if lead else rec.silent[cond]
+    return " ".join(sorted({p.replace(" ", "_") for p in pops if all(f.get(p) for f in flags)}))
+
+
 def write_csv(rows: list[dict], path: Path) -> None:
     """Write the rows with a header line."""
     with open(path, "w", newline="", encoding="utf-8") as out:
@@ -125,9 +134,22 @@ def write_csv(rows: list[dict], path: Path) -> None:
         writer.writerows(rows)
 
 
-def _fmt(stat: float, p: float, q: float, alpha: float, na: bool) -> str:
-    if na:
-        return f"{'n/a':>27}"
+def silent_share(rec: Recording, cond: str, pops: Sequence[str]) -> dict[str, float]:
+    """Share of utterances in which each population did not spike at all."""
+    flags = rec.silent[cond]
+    return {p: float(np.mean([f.get(p, False) for f in flags])) if flags else 0.0 for p in pops}
+
+
+def pair_labels(cfg: PACSettings) -> list[str]:
+    """'phase -> amplitude, phase band/amplitude band' for every test of one utterance."""
+    return [f"{cfg.populations[i]} -> {cfg.populations[j]}, {pb}/{ab}"
+            for i, j in ordered_pairs(len(cfg.populations))
+            for pb in cfg.phase_bands for ab in cfg.amplitude_bands]
+
+
+def _fmt(stat: float, p: float, q: float, alpha: float, na: bool, silent: bool = False) -> str:
+    if na or silent:
+        return f"{'n/a' if na else 'silent':>27}"
     star = "*" if q <= alpha else " "
     return f"{stat:9.3g} p={p:6.4f} q={q:6.4f}{star}"
 
@@ -161,10 +183,17 @@ def text_report(rec: Recording, cfg: PACSettings, results: dict[str, PACResult],
         f"{cfg.alpha:g} per condition, metric and level; q = BH-adjusted p; * = q <= alpha.",
         "Caution: per-utterance p-values of short series are liberal (independent noise, 3 s at "
         "500 Hz: about 0.08 below 0.05); the group test is exact. Compare speech with noise.",
-        "", "GROUP TESTS (mean over utterances): speech | Gaussian noise",
     ]
+    for cond in CONDITIONS:
+        quiet = silent_share(rec, cond, cfg.populations)
+        listed = ", ".join(f"{p} ({v:.0%})" for p, v in quiet.items() if v > 0) or "none"
+        lines.append(f"Silent populations, {cond} (share of utterances without a spike): {listed}")
+    lines = [wrapped for line in lines
+             for wrapped in (textwrap.wrap(line, 100, subsequent_indent="    ") or [""])]
+    width = max(len(label) for label in pair_labels(cfg)) + 2
+    lines += ["", "GROUP TESTS (mean over utterances): speech | Gaussian noise"]
     for m in METRICS:
-        lines.append(f"  {m.upper():<40}{'speech':^27} | {'noise':^27}")
+        lines.append(f"  {m.upper():<{width}}{'speech':^27} | {'noise':^27}")
         for k, (i, j) in enumerate(pairs):
             for b, pband in enumerate(cfg.phase_bands):
                 for a, aband in enumerate(cfg.amplitude_bands):
@@ -172,11 +201,12 @@ def text_report(rec: Recording, cfg: PACSettings, results: dict[str, PACResult],
                     for cond in CONDITIONS:
                         res = results[cond]
                         g = res.group
+                        quiet = silent_share(rec, cond, [cfg.populations[i], cfg.populations[j]])
                         cells.append(_fmt(getattr(g, m)[k, b, a], getattr(g, "p_" + m)[k, b, a],
                                           res.q[f"group_{m}"][k, b, a], cfg.alpha,
-                                          bool(res.missing[k])))
+                                          bool(res.missing[k]), max(quiet.values()) == 1.0))
                     label = f"{cfg.populations[i]} -> {cfg.populations[j]}, {pband}/{aband}"
-                    lines.append(f"  {label:<40}{cells[0]} | {cells[1]}")
+                    lines.append(f"  {label:<{width}}{cells[0]} | {cells[1]}")
     lines += ["", "PER-UTTERANCE TESTS: utterances with q <= alpha (speech / noise), per metric"]
     for cond in CONDITIONS:
         res = results[cond]
@@ -186,7 +216,7 @@ def text_report(rec: Recording, cfg: PACSettings, results: dict[str, PACResult],
             lines.append(f"  {cond:>6} {m.upper():>3}: {int(np.nansum(q <= cfg.alpha))} of {tested} "
                          f"tests significant after BH; raw p < alpha: "
                          f"{int(np.sum(getattr(res.per_utt, 'p_' + m) < cfg.alpha))}")
-    lines.append(f"  {'pair, bands':<40}{'MI':>12}{'MVL':>12}{'both':>12}")
+    lines.append(f"  {'pair, bands':<{width}}{'MI':>12}{'MVL':>12}{'both':>12}")
     for k, (i, j) in enumerate(pairs):
         for b, pband in enumerate(cfg.phase_bands):
             for a, aband in enumerate(cfg.amplitude_bands):
@@ -200,5 +230,5 @@ def text_report(rec: Recording, cfg: PACSettings, results: dict[str, PACResult],
                         per_cond.append(int(sig[:, k, b, a].sum()))
                     counts.append(f"{per_cond[0]}/{per_cond[1]}")
                 label = f"{cfg.populations[i]} -> {cfg.populations[j]}, {pband}/{aband}"
-                lines.append(f"  {label:<40}" + "".join(f"{c:>12}" for c in counts))
+                lines.append(f"  {label:<{width}}" + "".join(f"{c:>12}" for c in counts))
     return "\n".join(lines) + "\n"

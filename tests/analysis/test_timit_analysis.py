@@ -1,0 +1,88 @@
+"""End to end: a tiny TIMIT training run, then run_analysis.py on its checkpoint.
+
+Asserts that every figure and both report files exist and parse, and that a missing
+checkpoint gives one clear error naming the training command.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "recipes" / "TIMIT" / "sample"
+TINY = [
+    "--auditory_channels=[2]", "--cortex_layer_sizes=[16,16,16]", "--phoneme_features=16",
+    "--hop_length=5", "--batch_size=2", "--num_workers=0", "--noprogressbar",
+    "--concat_original=False", "--ckpt_interval_minutes=0",
+]  # fmt: skip  # dt = 5 ms: 200 Hz population signals, low gamma (30-80 Hz) below Nyquist
+FIGURES = [
+    "parameters.png", "weights.png", "firing_rates.png", "raster_speech.png", "raster_noise.png",
+    "filtered_populations_speech.png", "filtered_populations_noise.png",
+    "pac_nerve_theta_cortex1_low_gamma.png", "pac_significance.png",
+]  # fmt: skip
+
+
+def run(script: str, yaml: str, *args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, str(REPO / "recipes" / "TIMIT" / script), str(REPO / "hparams" / yaml)]
+    return subprocess.run([*cmd, *args], cwd=REPO, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def data_args(tmp_path_factory) -> list[str]:
+    """Manifests with the shortest bundled utterances (audio stays in the sample folder)."""
+    folder = tmp_path_factory.mktemp("slice")
+    for split, count in (("train", 4), ("dev", 2), ("test", 3)):
+        manifest = json.loads((SAMPLE / f"{split}.json").read_text())
+        keys = sorted(manifest, key=lambda k: float(manifest[k]["duration"]))[:count]
+        (folder / f"{split}.json").write_text(json.dumps({k: manifest[k] for k in keys}))
+    return [f"--data_folder={SAMPLE}", "--skip_prep=True",
+            f"--train_annotation={folder / 'train.json'}",
+            f"--valid_annotation={folder / 'dev.json'}",
+            f"--test_annotation={folder / 'test.json'}", *TINY]
+
+
+def test_analysis_without_checkpoint_names_the_training_command(tmp_path, data_args):
+    proc = run("run_analysis.py", "timit_analysis.yaml", *data_args, f"--output_folder={tmp_path}")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "no trained checkpoint" in last and "run_training.py" in last and "Traceback" not in proc.stderr
+
+
+def test_analysis_after_tiny_training_writes_every_figure_and_report(tmp_path, data_args):
+    out = tmp_path / "run"
+    train = run("run_training.py", "timit_train.yaml", *data_args, f"--output_folder={out}",
+                "--number_of_epochs=1")
+    assert train.returncode == 0, train.stderr[-3000:]
+    proc = run("run_analysis.py", "timit_analysis.yaml", *data_args, f"--output_folder={out}",
+               "--n_surrogates=99", "--figure_surrogates=199",
+               "--figure_amplitude_population=cortex1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    folder = out / "analysis"
+    for name in FIGURES:
+        image = matplotlib.image.imread(folder / name)
+        assert image.ndim == 3 and min(image.shape[:2]) > 100, name
+    with open(folder / "pac_significance.csv", newline="") as fin:
+        rows = list(csv.DictReader(fin))
+    populations = {r["phase_population"] for r in rows}
+    assert {"waveform", "nerve", "cortex1", "cortex1 LIF", "cortex1 AdLIF", "all"} <= populations
+    n_pairs = len(populations) * (len(populations) + 1) // 2
+    bands = {(r["phase_band"], r["amplitude_band"]) for r in rows}
+    assert len(bands) == 4  # high gamma (80-150 Hz) is above Nyquist at 200 Hz: dropped
+    assert len(rows) == 2 * (3 + 1) * n_pairs * len(bands)  # conditions × (utts + group) × tests
+    assert {r["condition"] for r in rows} == {"speech", "noise"}
+    for key in ("p_mi", "p_mvl", "q_mi", "q_mvl"):
+        values = np.array([float(r[key]) for r in rows])
+        assert np.all((values > 0) & (values <= 1)), key
+    for key in ("mi", "mvl"):
+        assert np.isfinite([float(r[key]) for r in rows]).all()
+    report = (folder / "pac_significance.txt").read_text()
+    assert "GROUP TESTS" in report and "Benjamini-Hochberg" in report and "noise" in report
+    assert "dropped (above Nyquist 100 Hz): high_gamma" in " ".join(report.split())
