@@ -218,7 +218,8 @@ def pac_tests(
     -------
     (PACTests, PACTests)
         Per utterance: arrays (U, pairs, phase bands, amplitude bands), ``n_surrogates``
-        (U, phase bands), the far surrogates used. Group: arrays (pairs, phase bands, amplitude bands) of mean MI/MVL
+        (U, phase bands), the far surrogates used. Group: arrays (pairs, phase bands,
+        amplitude bands) of mean MI/MVL
         and their p-values, ``n_surrogates`` the common surrogate count.
     """
     pb = list(phase_bands.values()) if isinstance(phase_bands, Mapping) else list(phase_bands)

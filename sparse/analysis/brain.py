@@ -85,7 +85,9 @@ def frame_offset(encoder: torch.nn.Module) -> int:
     return len(nerve.convs) * ((nerve.kernel_time + 1) // 2)
 
 
-def gaussian_noise_like(wavs: torch.Tensor, lens: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def gaussian_noise_like(
+    wavs: torch.Tensor, lens: torch.Tensor, gen: torch.Generator
+) -> torch.Tensor:
     """White Gaussian noise with each utterance's RMS over its true length (zeros after it)."""
     steps = wavs.shape[1]
     valid = torch.arange(steps, device=wavs.device)[None] < (lens * steps).round()[:, None]
@@ -136,7 +138,9 @@ class AnalysisBrain(sb.Brain):
             noise_wavs = gaussian_noise_like(wavs, lens, self.generator)
             noise_feats = self._features(noise_wavs, lens)
         else:
-            raise ValueError(f"noise_control must be 'waveform' or 'features', got {self.noise_control!r}")
+            raise ValueError(
+                f"noise_control must be 'waveform' or 'features', got {self.noise_control!r}"
+            )
         out = {}
         for cond, f, w in (("speech", feats, wavs), ("noise", noise_feats, noise_wavs)):
             encoded, spikes = self.modules.model(f)
@@ -192,9 +196,11 @@ def require_checkpoint(checkpointer, train_command: str, min_key: str | None = N
     FileNotFoundError
         If the checkpointer holds no checkpoint.
     """
-    ckpt = checkpointer.find_checkpoint(min_key=min_key) if min_key else checkpointer.find_checkpoint()
+    ckpt = checkpointer.find_checkpoint(min_key=min_key) if min_key \
+        else checkpointer.find_checkpoint()
     if ckpt is None:
         raise FileNotFoundError(
-            f"no trained checkpoint in {checkpointer.checkpoints_dir}; train first with: {train_command}"
+            f"no trained checkpoint in {checkpointer.checkpoints_dir}; "
+            f"train first with: {train_command}"
         )
     return Path(ckpt.path)

@@ -17,7 +17,7 @@ N_BINS = 18
 
 
 def phase_bin_indices(phase: np.ndarray, n_bins: int = N_BINS) -> np.ndarray:
-    """Bin index k of each phase, edges ``linspace(−π, π, n_bins + 1)``, edge_k ≤ φ < edge_k+1.
+    """Bin k of each phase, edges ``linspace(−π, π, n_bins + 1)``, edge_k ≤ φ < edge_k+1.
 
     φ = π (the closed end) goes to the last bin.
 
@@ -117,7 +117,7 @@ def modulation_index(phase: np.ndarray, amplitude: np.ndarray, n_bins: int = N_B
 
 
 def mean_vector(phase: np.ndarray, amplitude: np.ndarray) -> np.ndarray:
-    """Complex mean vector (1/T) Σ_t A_t e^{iφ_t}, shape (...); its angle is the preferred phase."""
+    """Complex mean vector (1/T) Σ_t A_t e^{iφ_t}, shape (...); its angle: preferred phase."""
     amplitude = np.asarray(amplitude, dtype=np.float64)
     return (amplitude * np.exp(1j * np.asarray(phase, dtype=np.float64))).mean(axis=-1)
 
@@ -135,5 +135,5 @@ def mean_vector_length(phase: np.ndarray, amplitude: np.ndarray) -> np.ndarray:
 
 
 def preferred_phase(phase: np.ndarray, amplitude: np.ndarray) -> np.ndarray:
-    """Phase (rad, (−π, π]) at which the amplitude is largest on average: angle of the mean vector."""
+    """Phase (rad, (−π, π]) of largest mean amplitude: the angle of the mean vector."""
     return np.angle(mean_vector(phase, amplitude))

@@ -128,8 +128,8 @@ def draw(rec, encoder, brain, cfg, pac_cfg, results, phones, out: Path, rng) -> 
     amp_pop = _figure_choice(rec, cfg, "figure_amplitude_population", spiking[-1])
     pband = cfg["figure_phase_band"] if cfg["figure_phase_band"] in pac_cfg.phase_bands \
         else pac_cfg.phase_bands[0]
-    aband = cfg["figure_amplitude_band"] if cfg["figure_amplitude_band"] in pac_cfg.amplitude_bands \
-        else pac_cfg.amplitude_bands[0]
+    aband = cfg["figure_amplitude_band"]
+    aband = aband if aband in pac_cfg.amplitude_bands else pac_cfg.amplitude_bands[0]
     files = [
         figures.save(figures.parameters_figure(encoder), out / "parameters.png", dpi),
         figures.save(figures.weights_figure(encoder), out / "weights.png", dpi),

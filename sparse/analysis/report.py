@@ -40,7 +40,11 @@ class PACSettings:
 
 @dataclass
 class PACResult:
-    """Tests of one condition, with BH-adjusted p-values (q) for each level and metric."""
+    """Tests of one condition, with BH-adjusted p-values (q) for each level and metric.
+
+    q is NaN for tests left out of the family: a population absent in this condition
+    (``missing``) or silent (in that utterance; in every utterance for the group test).
+    """
 
     per_utt: PACTests  # arrays (U, pairs, Bp, Ba)
     group: PACTests  # arrays (pairs, Bp, Ba)
@@ -65,6 +69,18 @@ def condition_signals(rec: Recording, cond: str, pops: Sequence[str]) -> tuple[l
     return utts, absent
 
 
+def silent_pairs(rec: Recording, cond: str, pops: Sequence[str],
+                 pairs: Sequence[tuple[int, int]]) -> np.ndarray:
+    """(U, pairs) bool: the phase or amplitude population did not spike in the utterance.
+
+    Such tests cannot show coupling (a silent signal is all zeros, MI = MVL = 0, p = 1); they
+    are left out of the FDR family rather than diluting it, and reported as 'silent'.
+    """
+    flags = np.array([[f.get(p, False) for p in pops] for f in rec.silent[cond]], dtype=bool)
+    flags = flags.reshape(len(rec.silent[cond]), len(pops))
+    return np.stack([flags[:, i] | flags[:, j] for i, j in pairs], axis=1)
+
+
 def run_pac(rec: Recording, cfg: PACSettings, rng: np.random.Generator,
             progress: bool = True) -> dict[str, PACResult]:
     """All PAC tests for both conditions (same surrogate settings), with BH per family."""
@@ -78,12 +94,13 @@ def run_pac(rec: Recording, cfg: PACSettings, rng: np.random.Generator,
         per, group = pac_tests(utts, rec.fs, pairs, pb, ab, cfg.n_surrogates, rng,
                                min_shift=min_shift, progress=progress)
         missing = np.array([absent[i] or absent[j] for i, j in pairs])
+        testable = {"utt": ~missing & ~silent_pairs(rec, cond, cfg.populations, pairs)}
+        testable["group"] = ~missing & ~silent_pairs(rec, cond, cfg.populations, pairs).all(0)
         q = {}
         for m in METRICS:
             for level, tests in (("utt", per), ("group", group)):
                 p = getattr(tests, "p_" + m)
-                valid = np.broadcast_to(~missing[:, None, None], p.shape[-3:])
-                valid = np.broadcast_to(valid, p.shape)
+                valid = np.broadcast_to(testable[level][..., None, None], p.shape)
                 adj = np.full(p.shape, np.nan)
                 adj[valid] = benjamini_hochberg(p[valid], cfg.alpha)[1]
                 q[f"{level}_{m}"] = adj
@@ -114,8 +131,9 @@ def csv_rows(rec: Recording, cfg: PACSettings, results: dict[str, PACResult]) ->
                             na = bool(res.missing[k])
                             row[m] = "" if na else f"{getattr(tests, m)[idx]:.6g}"
                             row[f"p_{m}"] = "" if na else f"{getattr(tests, 'p_' + m)[idx]:.6g}"
-                            row[f"q_{m}"] = "" if na else f"{q:.6g}"
-                            row[f"significant_{m}"] = "" if na else str(bool(q <= cfg.alpha))
+                            untested = na or not np.isfinite(q)
+                            row[f"q_{m}"] = "" if untested else f"{q:.6g}"
+                            row[f"significant_{m}"] = "" if untested else str(bool(q <= cfg.alpha))
                         rows.append(row)
     return rows
 
@@ -154,24 +172,22 @@ def _fmt(stat: float, p: float, q: float, alpha: float, na: bool, silent: bool =
     return f"{stat:9.3g} p={p:6.4f} q={q:6.4f}{star}"
 
 
-def text_report(rec: Recording, cfg: PACSettings, results: dict[str, PACResult],
-                dropped: Sequence[str], header: str) -> str:
-    """The human-readable report: settings, group tests side by side, per-utterance counts."""
-    pairs = ordered_pairs(len(cfg.populations))
-    n_utts = len(rec.ids)
-    n = min(len(next(iter(s.values()))) for s in rec.signals["speech"]) if n_utts else 0
+def _settings_lines(rec: Recording, cfg: PACSettings, dropped: Sequence[str]) -> list[str]:
+    """What was tested and how, one statement per line (wrapped at 100 characters)."""
+    n = min(len(next(iter(s.values()))) for s in rec.signals["speech"]) if rec.ids else 4
     shifts = ", ".join(
         f"{b} {default_min_shift(max(n, 4), rec.fs, BANDS[b][0]) / rec.fs:.3g} s"
         for b in cfg.phase_bands) if cfg.min_shift_s is None else f"{cfg.min_shift_s:g} s"
+    bands = ", ".join(f"{b} {BANDS[b][0]:g}-{BANDS[b][1]:g}"
+                      for b in [*cfg.phase_bands, *cfg.amplitude_bands])
+    if dropped:
+        bands += f"; dropped (above Nyquist {rec.fs / 2:g} Hz): {', '.join(dropped)}"
     lines = [
-        header, "",
-        f"Utterances: {n_utts} (and as many Gaussian-noise controls of the same lengths).",
+        f"Utterances: {len(rec.ids)} (and as many Gaussian-noise controls of the same lengths).",
         "Populations: " + ", ".join(f"{k}={p}" for k, p in enumerate(cfg.populations)),
         f"Population signal: mean spikes per step over the population's neurons, z-scored; "
         f"{rec.fs:g} Hz. Spikes aligned to the feature frames.",
-        "Bands (Hz): " + ", ".join(f"{b} {BANDS[b][0]:g}-{BANDS[b][1]:g}"
-                                   for b in [*cfg.phase_bands, *cfg.amplitude_bands])
-        + (f"; dropped (above Nyquist {rec.fs / 2:g} Hz): {', '.join(dropped)}" if dropped else ""),
+        f"Bands (Hz): {bands}",
         "Filters: Butterworth band-pass, 4th-order prototype, zero-phase (forward-backward), "
         "checked for >= 20 dB rejection outside the band; Hilbert phase and amplitude.",
         "Metrics: Tort modulation index (18 phase bins) and Canolty mean vector length (raw "
@@ -188,47 +204,56 @@ def text_report(rec: Recording, cfg: PACSettings, results: dict[str, PACResult],
         quiet = silent_share(rec, cond, cfg.populations)
         listed = ", ".join(f"{p} ({v:.0%})" for p, v in quiet.items() if v > 0) or "none"
         lines.append(f"Silent populations, {cond} (share of utterances without a spike): {listed}")
-    lines = [wrapped for line in lines
-             for wrapped in (textwrap.wrap(line, 100, subsequent_indent="    ") or [""])]
-    width = max(len(label) for label in pair_labels(cfg)) + 2
-    lines += ["", "GROUP TESTS (mean over utterances): speech | Gaussian noise"]
+    return [w for line in lines for w in textwrap.wrap(line, 100, subsequent_indent="    ")]
+
+
+def _group_lines(rec: Recording, cfg: PACSettings, results: dict[str, PACResult],
+                 width: int) -> list[str]:
+    """Group tests, speech and noise side by side, per metric."""
+    lines = ["GROUP TESTS (mean over utterances): speech | Gaussian noise"]
+    pairs = ordered_pairs(len(cfg.populations))
     for m in METRICS:
         lines.append(f"  {m.upper():<{width}}{'speech':^27} | {'noise':^27}")
-        for k, (i, j) in enumerate(pairs):
-            for b, pband in enumerate(cfg.phase_bands):
-                for a, aband in enumerate(cfg.amplitude_bands):
-                    cells = []
-                    for cond in CONDITIONS:
-                        res = results[cond]
-                        g = res.group
-                        quiet = silent_share(rec, cond, [cfg.populations[i], cfg.populations[j]])
-                        cells.append(_fmt(getattr(g, m)[k, b, a], getattr(g, "p_" + m)[k, b, a],
-                                          res.q[f"group_{m}"][k, b, a], cfg.alpha,
-                                          bool(res.missing[k]), max(quiet.values()) == 1.0))
-                    label = f"{cfg.populations[i]} -> {cfg.populations[j]}, {pband}/{aband}"
-                    lines.append(f"  {label:<{width}}{cells[0]} | {cells[1]}")
-    lines += ["", "PER-UTTERANCE TESTS: utterances with q <= alpha (speech / noise), per metric"]
+        for (k, b, a), label in zip(np.ndindex(len(pairs), len(cfg.phase_bands),
+                                               len(cfg.amplitude_bands)), pair_labels(cfg)):
+            cells = []
+            for cond in CONDITIONS:
+                res, g = results[cond], results[cond].group
+                q = res.q[f"group_{m}"][k, b, a]
+                cells.append(_fmt(getattr(g, m)[k, b, a], getattr(g, "p_" + m)[k, b, a], q,
+                                  cfg.alpha, bool(res.missing[k]), not np.isfinite(q)))
+            lines.append(f"  {label:<{width}}{cells[0]} | {cells[1]}")
+    return lines
+
+
+def _utterance_lines(cfg: PACSettings, results: dict[str, PACResult], width: int) -> list[str]:
+    """Per-utterance tests: totals, then significant utterances per test (speech/noise)."""
+    lines = ["PER-UTTERANCE TESTS: utterances with q <= alpha (speech / noise), per metric"]
     for cond in CONDITIONS:
         res = results[cond]
         for m in METRICS:
             q = res.q[f"utt_{m}"]
-            tested = int(np.isfinite(q).sum())
-            lines.append(f"  {cond:>6} {m.upper():>3}: {int(np.nansum(q <= cfg.alpha))} of {tested} "
-                         f"tests significant after BH; raw p < alpha: "
-                         f"{int(np.sum(getattr(res.per_utt, 'p_' + m) < cfg.alpha))}")
+            raw = int(np.sum(getattr(res.per_utt, "p_" + m) < cfg.alpha))
+            lines.append(f"  {cond:>6} {m.upper():>3}: {int(np.nansum(q <= cfg.alpha))} of "
+                         f"{int(np.isfinite(q).sum())} tests significant after BH; "
+                         f"raw p < alpha: {raw}")
     lines.append(f"  {'pair, bands':<{width}}{'MI':>12}{'MVL':>12}{'both':>12}")
-    for k, (i, j) in enumerate(pairs):
-        for b, pband in enumerate(cfg.phase_bands):
-            for a, aband in enumerate(cfg.amplitude_bands):
-                counts = []
-                for sel in ("mi", "mvl", "both"):
-                    per_cond = []
-                    for cond in CONDITIONS:
-                        q = results[cond].q
-                        sig = (q["utt_mi"] <= cfg.alpha) & (q["utt_mvl"] <= cfg.alpha) \
-                            if sel == "both" else q[f"utt_{sel}"] <= cfg.alpha
-                        per_cond.append(int(sig[:, k, b, a].sum()))
-                    counts.append(f"{per_cond[0]}/{per_cond[1]}")
-                label = f"{cfg.populations[i]} -> {cfg.populations[j]}, {pband}/{aband}"
-                lines.append(f"  {label:<{width}}" + "".join(f"{c:>12}" for c in counts))
+    sig = {}
+    for cond in CONDITIONS:
+        q = results[cond].q
+        mi, mvl = q["utt_mi"] <= cfg.alpha, q["utt_mvl"] <= cfg.alpha
+        sig[cond] = [x.sum(axis=0).ravel() for x in (mi, mvl, mi & mvl)]  # each (tests,)
+    for t, label in enumerate(pair_labels(cfg)):
+        counts = [f"{sig['speech'][s][t]}/{sig['noise'][s][t]}" for s in range(3)]
+        lines.append(f"  {label:<{width}}" + "".join(f"{c:>12}" for c in counts))
+    return lines
+
+
+def text_report(rec: Recording, cfg: PACSettings, results: dict[str, PACResult],
+                dropped: Sequence[str], header: str) -> str:
+    """The human-readable report: settings, group tests side by side, per-utterance counts."""
+    width = max(len(label) for label in pair_labels(cfg)) + 2
+    lines = [header, "", *_settings_lines(rec, cfg, dropped), "",
+             *_group_lines(rec, cfg, results, width), "",
+             *_utterance_lines(cfg, results, width)]
     return "\n".join(lines) + "\n"

@@ -141,10 +141,14 @@ def check_bandpass(
     outside = [low / 2.0, min(2.0 * high, 0.999 * fs / 2.0)]
     gains = zero_phase_gain(sos, np.array([centre, *outside]), fs)
     if gains[0] < 0.5:
-        raise ValueError(f"band-pass {band} Hz at {fs} Hz passes only {gains[0]:.2f} at {centre:.1f} Hz")
+        raise ValueError(
+            f"band-pass {band} Hz at {fs} Hz passes only {gains[0]:.2f} at {centre:.1f} Hz"
+        )
     worst_db = 10.0 * math.log10(max(gains[1:].max(), 1e-300))
     if worst_db > -min_rejection_db:
-        raise ValueError(f"band-pass {band} Hz at {fs} Hz rejects only {-worst_db:.1f} dB outside the band")
+        raise ValueError(
+            f"band-pass {band} Hz at {fs} Hz rejects only {-worst_db:.1f} dB outside the band"
+        )
 
 
 @functools.lru_cache(maxsize=256)

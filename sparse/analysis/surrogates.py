@@ -108,7 +108,8 @@ def phase_spectra(phase: np.ndarray, n_bins: int = N_BINS) -> tuple[np.ndarray, 
     phase = np.asarray(phase, dtype=np.float64)
     onehot = phase_bin_indices(phase, n_bins)[..., None, :] == np.arange(n_bins)[:, None]
     rows = np.concatenate(
-        [onehot.astype(np.float64), np.cos(phase)[..., None, :], np.sin(phase)[..., None, :]], axis=-2
+        [onehot.astype(np.float64), np.cos(phase)[..., None, :], np.sin(phase)[..., None, :]],
+        axis=-2,
     )
     return sfft.rfft(rows, axis=-1, workers=1), onehot.sum(axis=-1)
 
@@ -158,7 +159,8 @@ def surrogate_pac_fft(
     Examples
     --------
     >>> rng = np.random.default_rng(0)
-    >>> mi, mvl = surrogate_pac_fft(rng.uniform(-3, 3, (4, 200)), rng.random((4, 200)), np.arange(10))
+    >>> phase, amp = rng.uniform(-3, 3, (4, 200)), rng.random((4, 200))
+    >>> mi, mvl = surrogate_pac_fft(phase, amp, np.arange(10))
     >>> mi.shape
     (4, 10)
     """

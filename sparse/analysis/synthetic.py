@@ -30,7 +30,8 @@ def wandering_phase(
     smooth = np.apply_along_axis(lambda r: np.convolve(r, kernel, mode="same"), -1, white)
     smooth /= max(float(smooth.std()), 1e-12)
     inst = freq * (1.0 + jitter * smooth)
-    return 2.0 * np.pi * np.cumsum(inst, axis=-1) / fs + rng.uniform(0, 2 * np.pi, shape[:-1] + (1,))
+    start = rng.uniform(0, 2 * np.pi, shape[:-1] + (1,))
+    return 2.0 * np.pi * np.cumsum(inst, axis=-1) / fs + start
 
 
 def coupled_signal(
@@ -76,6 +77,8 @@ def coupled_signal(
     return CoupledSignal(sig, np.angle(np.exp(1j * slow)), envelope)
 
 
-def independent_noise(shape: tuple[int, ...], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def independent_noise(
+    shape: tuple[int, ...], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Two independent white Gaussian noise signals of ``shape`` (no coupling by construction)."""
     return rng.standard_normal(shape), rng.standard_normal(shape)

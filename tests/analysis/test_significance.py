@@ -26,7 +26,8 @@ def test_theta_gamma_coupling_detected_at_the_right_phase(phi0):
 
 def test_weak_coupling_detected_by_the_group_test():
     rng = np.random.default_rng(12)
-    utts = [coupled_signal((1, 1500), FS, rng, coupling=0.3, noise_std=1.0).signal for _ in range(32)]
+    utts = [coupled_signal((1, 1500), FS, rng, coupling=0.3, noise_std=1.0).signal
+            for _ in range(32)]
     _, group = pac_tests(utts, FS, [(0, 0)], [THETA], [LOW_GAMMA], 499, rng)
     assert group.p_mi.item() <= 0.01 and group.p_mvl.item() <= 0.01
 

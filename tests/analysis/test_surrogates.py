@@ -52,7 +52,8 @@ def test_shifts_respect_minimum_are_distinct_and_seeded():
     assert np.array_equal(a, b)
     assert np.unique(a).size == 1000
     assert a.min() >= m and a.max() <= n - m
-    assert np.array_equal(draw_shifts(100, 1000, 10, np.random.default_rng(0)), admissible_shifts(100, 10))
+    every = draw_shifts(100, 1000, 10, np.random.default_rng(0))
+    assert np.array_equal(every, admissible_shifts(100, 10))
     with pytest.raises(ValueError):
         admissible_shifts(100, 51)
 
