@@ -108,6 +108,7 @@ def filtered_figure(rec: Recording, cond: str, utt: int, pops: Sequence[str],
                     bands: Sequence[str], seconds: float = 2.0) -> Figure:
     """Band-filtered population signals of one utterance: rows bands, one line per population."""
     sig = rec.signals[cond][utt]
+    pops = [p for p in pops if p in sig]  # no waveform for feature-space noise
     steps = min(len(sig[p]) for p in pops)
     shown = min(steps, int(seconds * rec.fs))
     t = np.arange(shown) / rec.fs
@@ -133,7 +134,11 @@ def pac_figure(rec: Recording, utt: int, phase_pop: str, amp_pop: str, phase_ban
     for row, cond in zip(axes, CONDITIONS):
         sig = rec.signals[cond][utt]
         if phase_pop not in sig or amp_pop not in sig:
-            row[0].text(0.5, 0.5, f"{cond}: population not available", ha="center")
+            for ax in row:
+                ax.set_axis_off()
+            row[1].text(0.5, 0.5, f"{cond}: no {phase_pop if phase_pop not in sig else amp_pop} "
+                        "signal for this input\n(feature-space noise has no waveform)",
+                        ha="center", va="center", transform=row[1].transAxes)
             continue
         steps = min(len(sig[phase_pop]), len(sig[amp_pop]))
         phase, _ = band_analytic(sig[phase_pop][None, :steps], rec.fs, [BANDS[phase_band]])
