@@ -32,6 +32,9 @@ LIF) skip the adaptation variable in the forward pass.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import Tensor
 
@@ -41,6 +44,27 @@ from ..surrogate import SURROGATES, surrogate_grad
 __all__ = ["adlif_scan_cpu", "leaky_integrator_scan_cpu", "available"]
 
 VARIANTS = ("sparse", "sparch")
+
+#: Intra-op threads inside the time loops on CPU (``None``: keep the global setting). Per-step
+#: tensors are below PyTorch's parallel grain size except the ``(B, N) x (N, N)`` recurrent
+#: product, which gains little from more threads at ``B = 8`` but stalls badly when the cores
+#: are shared (3-25x slower with 2 threads on a loaded 2-core machine). Big operations outside
+#: the loops keep the global thread count.
+LOOP_THREADS: int | None = 1
+
+
+@contextmanager
+def loop_threads(device: torch.device) -> Iterator[None]:
+    """Run the block with :data:`LOOP_THREADS` intra-op threads when on CPU."""
+    previous = torch.get_num_threads()
+    if device.type != "cpu" or LOOP_THREADS is None or LOOP_THREADS == previous:
+        yield
+        return
+    torch.set_num_threads(LOOP_THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def available(device: torch.device) -> bool:
@@ -138,8 +162,9 @@ def _run_forward(
     W = torch.empty_like(x) if adaptive else None
     ws = None if W is None else _steps(_initial(x, w0), W)
     vt = None if recurrent is None else recurrent.T
-    _FORWARD[variant](x.unbind(1), alpha, beta, a, b, vt, _steps(_initial(x, u0), U), ws,
-                      _steps(_initial(x, s0), S), threshold)
+    with loop_threads(x.device):
+        _FORWARD[variant](x.unbind(1), alpha, beta, a, b, vt, _steps(_initial(x, u0), U), ws,
+                          _steps(_initial(x, s0), S), threshold)
     return U, W, S
 
 
@@ -203,49 +228,50 @@ def _backward(
                                                 "lw_wp")}
     gu_t, gw_t, gs_t = final
     lwn = lw_bufs[1]
-    for i in range(steps - 1, -1, -1):
-        lun = lus[i + 1] if i + 1 < steps else zero
-        lw, lu = lw_bufs[i % 2], lus[i]
-        uc, up = us[i + 1], us[i]
-        sp.copy_(sbs[i - 1] if i > 0 else s0)
-        torch.sub(uc, threshold, out=xb)
-        sg = surrogate_grad(xb, surrogate)
-        # ls: adjoint of the spikes of step i (entering step i + 1)
-        if vs is not None:
-            torch.mm(lun, vs, out=ls)
-        else:
-            torch.mul(nalpha, lun, out=ls)
-        if adaptive:
-            ls.addcmul_(bs, lwn)
-        _add_grads(ls, gss, gs_t, i, steps)
-        if sparse and need_lw:
-            torch.mul(beta, lwn, out=lw)
-            lw.addcmul_(noma, lun)
-            _add_grads(lw, gws, gw_t, i, steps)
-        torch.mul(alpha, lun, out=lu)
-        if adaptive:
-            lu.addcmul_(c, lw if sparse else lwn)
-        lu.addcmul_(sg, ls)
-        _add_grads(lu, gus, gu_t, i, steps)
-        if not sparse:
-            torch.mul(oma, lu, out=ds[i])
-            if need_lw:
+    with loop_threads(U.device):
+        for i in range(steps - 1, -1, -1):
+            lun = lus[i + 1] if i + 1 < steps else zero
+            lw, lu = lw_bufs[i % 2], lus[i]
+            uc, up = us[i + 1], us[i]
+            sp.copy_(sbs[i - 1] if i > 0 else s0)
+            torch.sub(uc, threshold, out=xb)
+            sg = surrogate_grad(xb, surrogate)
+            # ls: adjoint of the spikes of step i (entering step i + 1)
+            if vs is not None:
+                torch.mm(lun, vs, out=ls)
+            else:
+                torch.mul(nalpha, lun, out=ls)
+            if adaptive:
+                ls.addcmul_(bs, lwn)
+            _add_grads(ls, gss, gs_t, i, steps)
+            if sparse and need_lw:
                 torch.mul(beta, lwn, out=lw)
-                lw.sub_(ds[i])
+                lw.addcmul_(noma, lun)
                 _add_grads(lw, gws, gw_t, i, steps)
-        if needs[1]:
-            acc["lu_up"].addcmul_(lu, up)
-            acc["lu_sp"].addcmul_(lu, sp)
+            torch.mul(alpha, lun, out=lu)
             if adaptive:
-                acc["lu_w"].addcmul_(lu, ws[i] if sparse else ws[i + 1])
+                lu.addcmul_(c, lw if sparse else lwn)
+            lu.addcmul_(sg, ls)
+            _add_grads(lu, gus, gu_t, i, steps)
             if not sparse:
-                acc["lu_x"].addcmul_(lu, xs[i])
-        if need_lw:
-            acc["lw_u"].addcmul_(lw, uc if sparse else up)
-            acc["lw_sp"].addcmul_(lw, sp)
-            if adaptive:
-                acc["lw_wp"].addcmul_(lw, ws[i])
-        lwn = lw
+                torch.mul(oma, lu, out=ds[i])
+                if need_lw:
+                    torch.mul(beta, lwn, out=lw)
+                    lw.sub_(ds[i])
+                    _add_grads(lw, gws, gw_t, i, steps)
+            if needs[1]:
+                acc["lu_up"].addcmul_(lu, up)
+                acc["lu_sp"].addcmul_(lu, sp)
+                if adaptive:
+                    acc["lu_w"].addcmul_(lu, ws[i] if sparse else ws[i + 1])
+                if not sparse:
+                    acc["lu_x"].addcmul_(lu, xs[i])
+            if need_lw:
+                acc["lw_u"].addcmul_(lw, uc if sparse else up)
+                acc["lw_sp"].addcmul_(lw, sp)
+                if adaptive:
+                    acc["lw_wp"].addcmul_(lw, ws[i])
+            lwn = lw
     sums = {k: v.sum(0) for k, v in acc.items()}
     s_prev = None
     if recurrent is not None and (needs[5] or (needs[1] and not sparse)):
@@ -472,9 +498,10 @@ class _LeakyIntegrator(torch.autograd.Function):
         ls, gs = L.unbind(1), g.unbind(1)
         steps = len(ls)
         ls[-1].copy_(gs[-1])
-        for i in range(steps - 2, -1, -1):
-            torch.mul(alpha, ls[i + 1], out=ls[i])
-            ls[i].add_(gs[i])
+        with loop_threads(g.device):
+            for i in range(steps - 2, -1, -1):
+                torch.mul(alpha, ls[i + 1], out=ls[i])
+                ls[i].add_(gs[i])
         gx = gu0 = ga = None
         if ctx.needs_input_grad[0]:
             gx = (1.0 - alpha) * L
@@ -492,10 +519,11 @@ def _leaky_forward(x: Tensor, alpha: Tensor, u0: Tensor) -> Tensor:
     us = _steps(u0, U)
     oma = 1.0 - alpha
     t1 = torch.empty_like(u0)
-    for t, xt in enumerate(x.unbind(1)):
-        torch.mul(oma, xt, out=t1)
-        torch.mul(alpha, us[t], out=us[t + 1])
-        us[t + 1].add_(t1)
+    with loop_threads(x.device):
+        for t, xt in enumerate(x.unbind(1)):
+            torch.mul(oma, xt, out=t1)
+            torch.mul(alpha, us[t], out=us[t + 1])
+            us[t + 1].add_(t1)
     return U
 
 
