@@ -132,7 +132,8 @@ def make_phone_fn(train_hp: dict, dataset, encoder_offset):
                 label = label_encoder.ind2lab[int(token)]
                 segments.append((i * frame_s - offset_s, (i + 1) * frame_s - offset_s, label))
             previous = token
-        return segments, "phones decoded by the model (greedy CTC; no reference timing found)"
+        title = "phones decoded by the model (greedy CTC; no reference timing found)"
+        return segments, title + ("" if segments else ": the model emits only blanks")
 
     return phones
 

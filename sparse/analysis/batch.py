@@ -99,6 +99,7 @@ def pac_tests_utterance(
     amp_bands: Sequence[Band],
     shifts: np.ndarray,
     min_shift: int | None = None,
+    trim: int = 0,
     n_bins: int = N_BINS,
 ) -> tuple[PACTests, UtteranceNull]:
     """All PAC tests of one utterance: (phase population, amplitude population) × band pairs.
@@ -118,6 +119,10 @@ def pac_tests_utterance(
         0 followed by the surrogate shifts (:func:`surrogate_shifts`).
     min_shift : int, optional
         See :func:`far_masks`.
+    trim : int
+        Samples dropped at both ends after filtering and the Hilbert transform (onset
+        transients of the network and filter edges), before any statistic; ``shifts`` must
+        be drawn for the remaining ``T − 2·trim`` samples.
 
     Returns
     -------
@@ -126,10 +131,10 @@ def pac_tests_utterance(
         far surrogates per phase band; and all surrogate values (phase bands, amplitude
         bands, pairs, S).
     """
-    n = signals.shape[-1]
+    n = signals.shape[-1] - 2 * trim
     pi, ai = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
-    phase, _ = band_analytic(signals, fs, phase_bands)
-    _, amp = band_analytic(signals, fs, amp_bands)
+    phase = band_analytic(signals, fs, phase_bands)[0][..., trim : trim + n]
+    amp = band_analytic(signals, fs, amp_bands)[1][..., trim : trim + n]
     amp_spec = amplitude_spectra(amp)[:, ai]  # (Ba, pairs, F): one FFT per population
     far = far_masks(shifts, n, fs, phase_bands, min_shift)
     shape = (len(pairs), len(phase_bands), len(amp_bands))
@@ -189,6 +194,7 @@ def pac_tests(
     min_shift: int | None = None,
     progress: bool = False,
     n_threads: int | None = None,
+    trim: int = 0,
 ) -> tuple[PACTests, PACTests]:
     """:func:`pac_tests_utterance` for every utterance (lengths may differ), and the group test.
 
@@ -209,6 +215,9 @@ def pac_tests(
         Show a tqdm progress bar over utterances.
     n_threads : int, optional
         Worker threads (default: the number of CPUs).
+    trim : int
+        Samples dropped at both ends of every utterance after filtering (see
+        :func:`pac_tests_utterance`); utterances must be longer than ``2·trim + 3``.
 
     min_shift : int, optional
         Minimum shift in samples for the per-utterance p-values (default one period of the
@@ -224,10 +233,12 @@ def pac_tests(
     """
     pb = list(phase_bands.values()) if isinstance(phase_bands, Mapping) else list(phase_bands)
     ab = list(amp_bands.values()) if isinstance(amp_bands, Mapping) else list(amp_bands)
-    shifts = [surrogate_shifts(u.shape[-1], n_surrogates, rng) for u in utterances]
+    if min(u.shape[-1] for u in utterances) < 2 * trim + 4:
+        raise ValueError(f"an utterance is too short to drop {trim} samples at each end")
+    shifts = [surrogate_shifts(u.shape[-1] - 2 * trim, n_surrogates, rng) for u in utterances]
 
     def one(i: int) -> tuple[PACTests, UtteranceNull]:
-        return pac_tests_utterance(utterances[i], fs, pairs, pb, ab, shifts[i], min_shift)
+        return pac_tests_utterance(utterances[i], fs, pairs, pb, ab, shifts[i], min_shift, trim)
 
     with ThreadPoolExecutor(max_workers=n_threads or os.cpu_count() or 1) as pool:
         jobs = pool.map(one, range(len(utterances)))

@@ -127,8 +127,13 @@ def filtered_figure(rec: Recording, cond: str, utt: int, pops: Sequence[str],
 
 
 def pac_figure(rec: Recording, utt: int, phase_pop: str, amp_pop: str, phase_band: str,
-               amp_band: str, n_surrogates: int, rng: np.random.Generator) -> Figure:
-    """PAC of one pair: phase-binned amplitude, MI and MVL nulls; rows speech | noise."""
+               amp_band: str, n_surrogates: int, rng: np.random.Generator,
+               trim_s: float = 0.0) -> Figure:
+    """PAC of one pair: phase-binned amplitude, MI and MVL nulls; rows speech | noise.
+
+    ``trim_s`` seconds are dropped at both ends after filtering, as in the report.
+    """
+    trim = int(round(trim_s * rec.fs))
     fig = Figure(figsize=(14, 7.5), layout="constrained")
     axes = fig.subplots(2, 3)
     for row, cond in zip(axes, CONDITIONS):
@@ -143,7 +148,8 @@ def pac_figure(rec: Recording, utt: int, phase_pop: str, amp_pop: str, phase_ban
         steps = min(len(sig[phase_pop]), len(sig[amp_pop]))
         phase, _ = band_analytic(sig[phase_pop][None, :steps], rec.fs, [BANDS[phase_band]])
         _, amp = band_analytic(sig[amp_pop][None, :steps], rec.fs, [BANDS[amp_band]])
-        phase, amp = phase[0, 0], amp[0, 0]
+        phase, amp = phase[0, 0, trim : steps - trim], amp[0, 0, trim : steps - trim]
+        steps = phase.size
         shifts = surrogate_shifts(steps, n_surrogates, rng)
         far = far_masks(shifts, steps, rec.fs, [BANDS[phase_band]])[0]
         mi, mvl = surrogate_pac_fft(phase, amp, shifts)

@@ -26,7 +26,7 @@ DEFAULTS: dict[str, Any] = {
     "analysis_seed": 1986, "example_utterance": 0, "pac_populations": None,
     "phase_bands": ["delta", "theta", "alpha", "beta"],
     "amplitude_bands": ["low_gamma", "high_gamma"], "n_surrogates": 1000, "alpha": 0.05,
-    "min_shift_s": None, "figure_phase_population": "nerve",
+    "min_shift_s": None, "trim_s": 0.1, "figure_phase_population": "nerve",
     "figure_amplitude_population": "cortex3", "figure_phase_band": "theta",
     "figure_amplitude_band": "low_gamma", "figure_surrogates": 2000, "dpi": 150,
 }  # fmt: skip
@@ -108,7 +108,8 @@ def run_analysis(train_hp: dict, analysis_cfg: Mapping[str, Any], dataset, run_o
     if not phase_bands or not amp_bands:
         raise ValueError(f"no phase or amplitude band below Nyquist {rec.fs / 2:g} Hz")
     pac_cfg = PACSettings(_pac_populations(rec, cfg), phase_bands, amp_bands,
-                          int(cfg["n_surrogates"]), float(cfg["alpha"]), cfg["min_shift_s"])
+                          int(cfg["n_surrogates"]), float(cfg["alpha"]), cfg["min_shift_s"],
+                          float(cfg["trim_s"]))
     results = run_pac(rec, pac_cfg, rng, progress=not run_opts.get("noprogressbar", False))
     files = [out / "pac_significance.csv", out / "pac_significance.txt"]
     write_csv(csv_rows(rec, pac_cfg, results), files[0])
@@ -147,7 +148,7 @@ def draw(rec, encoder, brain, cfg, pac_cfg, results, phones, out: Path, rng) -> 
         fig = figures.filtered_figure(rec, cond, utt, [phase_pop, amp_pop], bands)
         files.append(figures.save(fig, out / f"filtered_populations_{cond}.png", dpi))
     fig = figures.pac_figure(rec, utt, phase_pop, amp_pop, pband, aband,
-                             int(cfg["figure_surrogates"]), rng)
+                             int(cfg["figure_surrogates"]), rng, float(cfg["trim_s"]))
     files.append(figures.save(fig, out / f"pac_{phase_pop}_{pband}_{amp_pop}_{aband}.png"
                               .replace(" ", "-"), dpi))
     fig = figures.significance_figure(pac_cfg.populations, pac_cfg.phase_bands,

@@ -113,6 +113,9 @@ def plot_phone_labels(ax: Axes, segments: Sequence[tuple[float, float, str]], du
         ax.axvspan(start, end, color="0.85" if k % 2 else "0.95", linewidth=0)
         ax.text((start + end) / 2, 0.5, label, ha="center", va="center", fontsize="x-small",
                 clip_on=True)
+    if not segments:
+        ax.text(0.5, 0.5, "no phones", ha="center", va="center", transform=ax.transAxes,
+                fontsize="small", color="0.4")
     ax.set_xlim(0.0, duration_s)
     ax.set_ylim(0, 1)
     ax.set_yticks([])
@@ -133,7 +136,7 @@ def plot_raster(ax: Axes, spikes: np.ndarray, dt_s: float, name: str,
     counts = spikes.sum(axis=0)
     order = np.concatenate([idx[np.argsort(counts[idx], kind="stable")] for _, idx in groups])
     t, n = np.nonzero(spikes[:, order])
-    size = float(np.clip(300.0 / max(spikes.shape[1], 1), 0.4, 6.0))
+    size = float(np.clip(150.0 / max(spikes.shape[1], 1), 0.05, 6.0))
     ax.scatter(t * dt_s, n, s=size, marker="s", color="k", linewidths=0, rasterized=True)
     if t.size == 0:
         ax.text(0.5, 0.5, "no spikes", ha="center", va="center", transform=ax.transAxes)

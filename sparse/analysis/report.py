@@ -36,6 +36,7 @@ class PACSettings:
     n_surrogates: int = 1000
     alpha: float = 0.05
     min_shift_s: float | None = None  # None: one period of the phase band's lower edge
+    trim_s: float = 0.0  # dropped at both ends of each utterance after filtering (s)
 
 
 @dataclass
@@ -92,7 +93,8 @@ def run_pac(rec: Recording, cfg: PACSettings, rng: np.random.Generator,
     for cond in CONDITIONS:
         utts, absent = condition_signals(rec, cond, cfg.populations)
         per, group = pac_tests(utts, rec.fs, pairs, pb, ab, cfg.n_surrogates, rng,
-                               min_shift=min_shift, progress=progress)
+                               min_shift=min_shift, progress=progress,
+                               trim=int(round(cfg.trim_s * rec.fs)))
         missing = np.array([absent[i] or absent[j] for i, j in pairs])
         testable = {"utt": ~missing & ~silent_pairs(rec, cond, cfg.populations, pairs)}
         testable["group"] = ~missing & ~silent_pairs(rec, cond, cfg.populations, pairs).all(0)
@@ -186,7 +188,9 @@ def _settings_lines(rec: Recording, cfg: PACSettings, dropped: Sequence[str]) ->
         f"Utterances: {len(rec.ids)} (and as many Gaussian-noise controls of the same lengths).",
         "Populations: " + ", ".join(f"{k}={p}" for k, p in enumerate(cfg.populations)),
         f"Population signal: mean spikes per step over the population's neurons, z-scored; "
-        f"{rec.fs:g} Hz. Spikes aligned to the feature frames.",
+        f"{rec.fs:g} Hz. Spikes aligned to the feature frames. After filtering, "
+        f"{cfg.trim_s:g} s are dropped at both ends of each utterance (onset transient of the "
+        "network, filter edges).",
         f"Bands (Hz): {bands}",
         "Filters: Butterworth band-pass, 4th-order prototype, zero-phase (forward-backward), "
         "checked for >= 20 dB rejection outside the band; Hilbert phase and amplitude.",
