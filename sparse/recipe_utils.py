@@ -166,6 +166,37 @@ def check_override_types(
             )
 
 
+def _plain_view(path: Path, overrides: str) -> dict[str, Any]:
+    """The YAML with references and overrides resolved but no object built (tags become None).
+
+    Used to decide on the sample block and to check override types without instantiating the
+    model or creating output folders.
+    """
+    import ruamel.yaml
+    from hyperpyyaml.core import resolve_references
+
+    class _Constructor(ruamel.yaml.constructor.SafeConstructor):
+        pass
+
+    _Constructor.add_multi_constructor("!", lambda loader, suffix, node: None)
+    try:
+        with open(path, encoding="utf-8") as stream:
+            text = resolve_references(stream, overrides, overrides_must_match=True).getvalue()
+        yaml = ruamel.yaml.YAML(typ="safe", pure=True)
+        yaml.Constructor = _Constructor
+        return dict(yaml.load(text) or {})
+    except (ValueError, KeyError, TypeError) as err:
+        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise RecipeError(
+            f"bad hyperparameter override(s) {override_keys(overrides)} for {path}: {message}"
+        ) from err
+    except Exception as err:  # ruamel's parser and scanner errors
+        if "yaml" in type(err).__module__:
+            flat = " ".join(str(err).split())
+            raise RecipeError(f"cannot parse {path} or an override: {flat}") from err
+        raise
+
+
 def load_recipe_hparams(
     hparams_file: str | Path,
     overrides: str | None = None,
@@ -176,7 +207,8 @@ def load_recipe_hparams(
     """Load a recipe YAML with overrides, applying its sample block when asked.
 
     Precedence, lowest first: the YAML value, the value in the ``sample_key`` block (only when
-    ``use_sample(hparams)`` is true), the command line.
+    ``use_sample(plain_hparams)`` is true), the command line. Decisions and type checks are made
+    on a plain view of the file, so objects are built once, with the final values.
 
     Parameters
     ----------
@@ -185,7 +217,8 @@ def load_recipe_hparams(
     overrides : str, optional
         Override text from ``speechbrain.parse_arguments``.
     use_sample : callable, optional
-        Decides from the first load whether the sample block applies (e.g. "no data folder").
+        Decides from the plain hyperparameters whether the sample block applies (e.g. "no data
+        folder"). Tagged values (``!new:`` ...) appear as None there.
     sample_key : str
         Name of the block; its values may use ``!ref`` and are resolved before being applied.
 
@@ -206,20 +239,19 @@ def load_recipe_hparams(
         raise RecipeError(f"hyperparameter file not found: {path}")
     overrides = overrides or ""
     user_keys = override_keys(overrides)
-    hparams = _load_yaml(path, overrides)
-    defaults = _load_yaml(path, "") if user_keys else hparams
-    check_override_types(defaults, hparams, user_keys)
-    sample_mode = bool(use_sample is not None and use_sample(hparams))
-    if not sample_mode:
-        return hparams, False
-    block = dict(hparams.get(sample_key) or {})
-    unknown = sorted(set(block) - set(hparams))
-    if unknown:
-        raise RecipeError(f"{path}: keys of '{sample_key}:' not defined at top level: {unknown}")
-    merged = {k: v for k, v in block.items() if k not in user_keys}
-    text = "\n".join(f"{k}: {_yaml_scalar(v)}" for k, v in merged.items())
-    hparams = _load_yaml(path, "\n".join(filter(None, [text, overrides])))
-    return hparams, True
+    plain = _plain_view(path, overrides)
+    if user_keys:
+        check_override_types(_plain_view(path, ""), plain, user_keys)
+    sample_mode = bool(use_sample is not None and use_sample(plain))
+    if sample_mode:
+        block = dict(plain.get(sample_key) or {})
+        unknown = sorted(set(block) - set(plain))
+        if unknown:
+            raise RecipeError(f"{path}: keys of '{sample_key}:' not defined at top level: {unknown}")
+        merged = {k: v for k, v in block.items() if k not in user_keys}
+        text = "\n".join(f"{k}: {_yaml_scalar(v)}" for k, v in merged.items())
+        overrides = "\n".join(filter(None, [text, overrides]))
+    return _load_yaml(path, overrides), sample_mode
 
 
 def _yaml_scalar(value: Any) -> str:

@@ -282,6 +282,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     if sample_mode:
         hparams["data_folder"] = str(SAMPLE_FOLDER)
+    if hparams.get("num_threads"):
+        torch.set_num_threads(int(hparams["num_threads"]))
     sb.utils.distributed.ddp_init_group(run_opts)
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],

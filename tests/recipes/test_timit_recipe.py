@@ -29,7 +29,7 @@ SAMPLE = REPO / "recipes" / "TIMIT" / "sample"
 TINY = [
     "--auditory_channels=[2]", "--cortex_layer_sizes=[16,16,16]", "--phoneme_features=16",
     "--hop_length=10", "--batch_size=2", "--num_workers=0", "--noprogressbar",
-    "--concat_original=False", "--ckpt_interval_minutes=0",
+    "--concat_original=False", "--ckpt_interval_minutes=0", "--num_threads=1",
 ]  # fmt: skip
 
 
