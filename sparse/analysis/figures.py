@@ -105,8 +105,11 @@ def rates_figure(rec: Recording, names: Sequence[str]) -> Figure:
 
 
 def filtered_figure(rec: Recording, cond: str, utt: int, pops: Sequence[str],
-                    bands: Sequence[str], seconds: float = 2.0) -> Figure:
-    """Band-filtered population signals of one utterance: rows bands, one line per population."""
+                    bands: Sequence[str], seconds: float = 2.0, trim_s: float = 0.0) -> Figure:
+    """Band-filtered population signals of one utterance: rows bands, one line per population.
+
+    The first ``trim_s`` seconds, left out of the PAC statistics, are shaded.
+    """
     sig = rec.signals[cond][utt]
     pops = [p for p in pops if p in sig]  # no waveform for feature-space noise
     steps = min(len(sig[p]) for p in pops)
@@ -119,9 +122,13 @@ def filtered_figure(rec: Recording, cond: str, utt: int, pops: Sequence[str],
         traces = {p + (" (silent)" if silent.get(p) else ""):
                   bandpass(sig[p][:steps], BANDS[band], rec.fs)[:shown] for p in pops}
         plots.plot_band_signal(ax, t, traces, band, BANDS[band])
-    axes[0].legend(fontsize="small", ncol=len(pops), loc="upper right")
+        if trim_s > 0:
+            ax.axvspan(0.0, trim_s, color="0.85", linewidth=0, label="not used for PAC")
+    axes[0].legend(fontsize="small", ncol=len(pops) + 1, loc="upper right")
     axes[-1].set_xlabel("time (s)")
-    fig.suptitle(f"Band-filtered population signals, {cond} utterance {rec.ids[utt]} "
+    what = f"utterance {rec.ids[utt]}" if cond == "speech" else \
+        f"Gaussian noise as long as utterance {rec.ids[utt]}"
+    fig.suptitle(f"Band-filtered population signals, {cond} input: {what} "
                  f"(first {shown / rec.fs:.2g} s)")
     return fig
 

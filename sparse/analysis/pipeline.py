@@ -26,7 +26,7 @@ DEFAULTS: dict[str, Any] = {
     "analysis_seed": 1986, "example_utterance": 0, "pac_populations": None,
     "phase_bands": ["delta", "theta", "alpha", "beta"],
     "amplitude_bands": ["low_gamma", "high_gamma"], "n_surrogates": 1000, "alpha": 0.05,
-    "min_shift_s": None, "trim_s": 0.1, "figure_phase_population": "nerve",
+    "min_shift_s": None, "trim_s": 0.25, "figure_phase_population": "nerve",
     "figure_amplitude_population": "cortex3", "figure_phase_band": "theta",
     "figure_amplitude_band": "low_gamma", "figure_surrogates": 2000, "dpi": 150,
 }  # fmt: skip
@@ -145,7 +145,8 @@ def draw(rec, encoder, brain, cfg, pac_cfg, results, phones, out: Path, rng) -> 
                                     segments, title)
         files.append(figures.save(fig, out / f"raster_{cond}.png", dpi))
         bands = [b for b in (*pac_cfg.phase_bands, *pac_cfg.amplitude_bands)]
-        fig = figures.filtered_figure(rec, cond, utt, [phase_pop, amp_pop], bands)
+        fig = figures.filtered_figure(rec, cond, utt, [phase_pop, amp_pop], bands,
+                                      trim_s=float(cfg["trim_s"]))
         files.append(figures.save(fig, out / f"filtered_populations_{cond}.png", dpi))
     fig = figures.pac_figure(rec, utt, phase_pop, amp_pop, pband, aband,
                              int(cfg["figure_surrogates"]), rng, float(cfg["trim_s"]))

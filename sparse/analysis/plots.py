@@ -126,7 +126,10 @@ def plot_phone_labels(ax: Axes, segments: Sequence[tuple[float, float, str]], du
 
 def plot_raster(ax: Axes, spikes: np.ndarray, dt_s: float, name: str,
                 groups: Sequence[tuple[str, np.ndarray]] | None = None) -> Axes:
-    """Spike raster of a population (T, N): one dot per spike, time in s on x.
+    """Spike raster of a population (T, N) as an image, time in s on x.
+
+    Where there are more steps or neurons than pixels, the grey level is the share of
+    (step, neuron) cells with a spike under each pixel.
 
     Neurons are sorted by firing rate (least active at the bottom) within each group, e.g.
     ``[("LIF", idx), ("AdLIF", idx)]``; groups are stacked and separated by a line.
@@ -135,10 +138,11 @@ def plot_raster(ax: Axes, spikes: np.ndarray, dt_s: float, name: str,
     groups = groups or [("", np.arange(spikes.shape[1]))]
     counts = spikes.sum(axis=0)
     order = np.concatenate([idx[np.argsort(counts[idx], kind="stable")] for _, idx in groups])
-    t, n = np.nonzero(spikes[:, order])
-    size = float(np.clip(150.0 / max(spikes.shape[1], 1), 0.05, 6.0))
-    ax.scatter(t * dt_s, n, s=size, marker="s", color="k", linewidths=0, rasterized=True)
-    if t.size == 0:
+    image = spikes[:, order].T.astype(np.float32)  # (N, T); grey = spike density per pixel
+    ax.imshow(image, aspect="auto", origin="lower", cmap="Greys", vmin=0.0, vmax=1.0,
+              extent=(0.0, spikes.shape[0] * dt_s, -0.5, spikes.shape[1] - 0.5),
+              interpolation="antialiased")
+    if not image.any():
         ax.text(0.5, 0.5, "no spikes", ha="center", va="center", transform=ax.transAxes)
     start = 0
     for label, idx in groups:
