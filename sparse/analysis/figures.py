@@ -195,8 +195,13 @@ def significance_figure(populations: Sequence[str], phase_bands: Sequence[str],
         q = results[cond].q[f"utt_{metric}"]  # (U, pairs, Bp, Ba)
         share = np.nanmean(q <= alpha, axis=0).reshape(len(pairs), -1).T
         name = "Tort MI" if metric == "mi" else "Canolty MVL"
-        plots.plot_significance_matrix(ax, share, rows, cols,
-                                       f"{name}, {cond}: share of utterances with q ≤ {alpha:g}")
+        group = (results[cond].q[f"group_{metric}"] <= alpha).reshape(len(pairs), -1).T
+        plots.plot_significance_matrix(
+            ax, share, rows, cols,
+            f"{name}, {cond}: share of utterances with q ≤ {alpha:g}; "
+            f"red dot: group test q ≤ {alpha:g} ({int(group.sum())} of {group.size})")
+        r, c = np.nonzero(group)
+        ax.scatter(c, r, s=12, color="tab:red", marker="o")
         ax.set_ylabel("phase / amplitude band", fontsize="small")
     axes[-1].set_xlabel("phase population → amplitude population")
     fig.suptitle("Phase → amplitude coupling per population pair and band pair "
