@@ -18,7 +18,7 @@ from torch import Tensor
 
 from ..engine import Backend, register_backend
 from ..state import ScanResult
-from . import cpu
+from . import cpu, leaky
 
 __all__ = ["triton_available"]
 
@@ -43,6 +43,6 @@ def _triton_leaky(*args, **kwargs) -> Tensor:
 
 
 register_backend(
-    Backend("cpu", cpu.adlif_scan_cpu, cpu.available, cpu.leaky_integrator_scan_cpu), prefer=True
+    Backend("cpu", cpu.adlif_scan_cpu, cpu.available, leaky.leaky_integrator_scan_cpu), prefer=True
 )
 register_backend(Backend("triton", _triton_adlif, triton_available, _triton_leaky), prefer=True)

@@ -2,9 +2,10 @@ r"""CPU back-end: the neuron scans as ``autograd.Function`` s with hand-written 
 
 The reference loop (:mod:`sparse.neurons.functional`) builds an autograd graph of
 about ten nodes per time step; on a CPU the Python and dispatcher overhead of that
-graph, not the arithmetic, is the cost. Here the forward loop writes into
-preallocated time-major buffers with ``out=`` operations and records no graph,
-and the backward pass runs the adjoint recursion by hand:
+graph, not the arithmetic, is the cost. Here the forward loop writes with ``out=``
+operations into per-step views of preallocated ``(B, T, N)`` buffers (the outputs
+themselves) and records no graph, and the backward pass runs the adjoint
+recursion by hand:
 
 SPARSE variant (``u_t`` feeds ``w_t`` in the same step)::
 
@@ -19,9 +20,11 @@ SpArch variant (``w_t`` feeds ``u_t`` in the same step)::
     lw_t = gw_t + beta lw_{t+1} - (1 - alpha) lu_t
 
 where ``lu, lw, ls`` are the total derivatives of the loss with respect to
-``u_t, w_t, s_t`` and ``g*`` the incoming gradients. Parameter gradients are
-reductions over ``(T, B)`` done once after the loop, and the recurrent matrix
-gradient is one GEMM of the stacked adjoints with the stacked previous spikes.
+``u_t, w_t, s_t`` and ``g*`` the incoming gradients. The products the parameter
+gradients need are accumulated per step into ``(B, N)`` partial sums while the
+operands are still in cache (cheaper on a CPU than streaming ``(B, T, N)`` tensors
+again), and the recurrent matrix gradient is one GEMM of the stacked adjoints
+with the stacked previous spikes (:func:`finish_grads`).
 
 The forward pass performs exactly the floating-point operations of the reference,
 in the same order, so spikes and membranes are bit-identical to it. Saved for
@@ -41,7 +44,7 @@ from torch import Tensor
 from ..state import AdLIFParameters, AdLIFState, ScanResult
 from ..surrogate import SURROGATES, surrogate_grad
 
-__all__ = ["adlif_scan_cpu", "leaky_integrator_scan_cpu", "available"]
+__all__ = ["adlif_scan_cpu", "available", "finish_grads", "loop_threads", "prev_spikes"]
 
 VARIANTS = ("sparse", "sparch")
 
@@ -476,71 +479,3 @@ def adlif_scan_cpu(
     if return_traces:
         traces = (U, W if W is not None else torch.zeros_like(U))
     return ScanResult(S, AdLIFState(U[:, -1], w_last, S[:, -1]), *traces)
-
-
-# ---------------------------------------------------------------- non-spiking readout
-
-
-class _LeakyIntegrator(torch.autograd.Function):
-    """``u_t = alpha u_{t-1} + (1 - alpha) I_t`` with the adjoint ``l_t = g_t + alpha l_{t+1}``."""
-
-    @staticmethod
-    def forward(ctx, x, alpha, u0):  # noqa: D102
-        u0 = _initial(x, u0)
-        U = _leaky_forward(x, alpha, u0)
-        ctx.save_for_backward(x, alpha, U, u0)
-        return U
-
-    @staticmethod
-    def backward(ctx, g):  # noqa: D102
-        x, alpha, U, u0 = ctx.saved_tensors
-        L = torch.empty_like(U)  # L[:, t] = dL/du_t
-        ls, gs = L.unbind(1), g.unbind(1)
-        steps = len(ls)
-        ls[-1].copy_(gs[-1])
-        with loop_threads(g.device):
-            for i in range(steps - 2, -1, -1):
-                torch.mul(alpha, ls[i + 1], out=ls[i])
-                ls[i].add_(gs[i])
-        gx = gu0 = ga = None
-        if ctx.needs_input_grad[0]:
-            gx = (1.0 - alpha) * L
-        if ctx.needs_input_grad[1]:
-            u_prev = torch.cat([u0[:, None], U[:, :-1]], dim=1)
-            ga = (L * (u_prev - x)).sum(dim=(0, 1)).expand(x.shape[2]).sum_to_size(alpha.shape)
-        if ctx.needs_input_grad[2]:
-            gu0 = alpha * ls[0]
-        return gx, ga, gu0
-
-
-def _leaky_forward(x: Tensor, alpha: Tensor, u0: Tensor) -> Tensor:
-    """Potentials ``(B, T, N)`` from ``u0`` ``(B, N)`` (the reference's operation order)."""
-    U = torch.empty_like(x)
-    us = _steps(u0, U)
-    oma = 1.0 - alpha
-    t1 = torch.empty_like(u0)
-    with loop_threads(x.device):
-        for t, xt in enumerate(x.unbind(1)):
-            torch.mul(oma, xt, out=t1)
-            torch.mul(alpha, us[t], out=us[t + 1])
-            us[t + 1].add_(t1)
-    return U
-
-
-def leaky_integrator_scan_cpu(x: Tensor, alpha: Tensor, u0: Tensor | None = None) -> Tensor:
-    """Potentials ``(B, T, N)`` of non-spiking LIF neurons; same contract as the reference.
-
-    Examples
-    --------
-    >>> leaky_integrator_scan_cpu(torch.ones(1, 3, 1), torch.tensor([0.5]))[0, :, 0].tolist()
-    [0.5, 0.75, 0.875]
-    """
-    if x.dim() != 3:
-        raise ValueError(f"expected input of shape (batch, time, neurons), got {tuple(x.shape)}")
-    if x.shape[1] == 0:
-        return x.new_zeros(x.shape)
-    if torch.is_grad_enabled() and any(
-        t is not None and t.requires_grad for t in (x, alpha, u0)
-    ):
-        return _LeakyIntegrator.apply(x, alpha, u0)
-    return _leaky_forward(x, alpha, _initial(x, u0))

@@ -28,7 +28,8 @@ from torch import Tensor
 
 from ..state import AdLIFParameters, AdLIFState, ScanResult
 from . import triton_kernels as K
-from .cpu import check_args, finish_grads, is_adaptive, leaky_integrator_scan_cpu, prev_spikes
+from .cpu import check_args, finish_grads, is_adaptive, prev_spikes
+from .leaky import leaky_integrator_scan_cpu
 
 __all__ = ["adlif_scan_triton", "leaky_integrator_scan_triton", "SUMS"]
 
