@@ -124,7 +124,7 @@ class SpikingFrontEnd(nn.Module):
         dt: float = 1.0,
         time_padding: str = "upstream",
         surrogate: str = "boxcar",
-        backend: str = "reference",
+        backend: str = "auto",
     ) -> None:
         super().__init__()
         self.dt = check_positive("dt", dt)

@@ -38,7 +38,7 @@ class KWSEncoder(SpikingFrontEnd):
         self.readout = ReadoutLayer(
             self.cortex.layer_sizes[-1], int(readout_features),
             dropout=0.0, normalization="batchnorm", use_bias=True,
-            reduction=readout_reduction, backend=kwargs.get("backend", "reference"),
+            reduction=readout_reduction, backend=kwargs.get("backend", "auto"),
         )
 
     def forward(self, feats: Tensor) -> tuple[Tensor, list[Tensor]]:

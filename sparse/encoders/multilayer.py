@@ -42,7 +42,7 @@ class SpikingFCLayer(nn.Module):
         threshold: float = 1.0,
         dt: float = 1.0,
         surrogate: str = "boxcar",
-        backend: str = "reference",
+        backend: str = "auto",
     ) -> None:
         super().__init__()
         check_portion("ff_portion", ff_portion)
@@ -140,7 +140,7 @@ class MultilayeredSpiking(nn.Module):
         dt: float = 1.0,
         return_all_spikes: bool = False,
         surrogate: str = "boxcar",
-        backend: str = "reference",
+        backend: str = "auto",
     ) -> None:
         super().__init__()
         sizes = list(layer_sizes)

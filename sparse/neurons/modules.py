@@ -150,7 +150,7 @@ class AdLIFNeurons(nn.Module):
         threshold: float = 1.0,
         dt: float = 10.0,
         surrogate: str = "boxcar",
-        backend: str = "reference",
+        backend: str = "auto",
     ) -> None:
         super().__init__()
         if int(num_neurons) < 1:
@@ -302,7 +302,7 @@ class ReadoutLayer(nn.Module):
         normalization: str = "batchnorm",
         use_bias: bool = True,
         reduction: str = "sum",
-        backend: str = "reference",
+        backend: str = "auto",
     ) -> None:
         super().__init__()
         if reduction not in ("sum", "mean"):
