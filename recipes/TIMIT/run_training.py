@@ -58,6 +58,21 @@ class SpikingCTCBrain(sb.Brain):
         model = self.modules.model
         return getattr(model, "module", model)
 
+    def _wrap_distributed(self):
+        """DDP on CPU (gloo) without SyncBatchNorm, which PyTorch implements for GPUs only.
+
+        SpeechBrain 1.1.2 converts every BatchNorm to SyncBatchNorm under DDP, which then fails
+        in the first CPU forward; on CPU each process keeps its own batch statistics instead.
+        """
+        if not (self.distributed_launch and torch.device(self.device).type == "cpu"):
+            super()._wrap_distributed()
+            return
+        for name, module in self.modules.items():
+            if any(p.requires_grad for p in module.parameters()):
+                self.modules[name] = torch.nn.parallel.DistributedDataParallel(
+                    module, device_ids=None, find_unused_parameters=self.find_unused_parameters
+                )
+
     def compute_forward(self, batch, stage):
         """Waveforms ``(B, S)`` → CTC log-probabilities ``(B', T_ctc, vocab)`` and spikes.
 
