@@ -47,14 +47,10 @@ def _saved_bytes(counter: list[int]):
     seen: set[int] = set()
 
     def pack(t: Tensor) -> Tensor:
-        try:
-            key = t.untyped_storage().data_ptr()
-            size = t.untyped_storage().nbytes()
-        except (RuntimeError, NotImplementedError):  # e.g. tensors without storage
-            return t
-        if key not in seen:
-            seen.add(key)
-            counter[0] += size
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in seen:
+            seen.add(storage.data_ptr())
+            counter[0] += storage.nbytes()
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):

@@ -150,3 +150,13 @@ def test_leaky_integrator_matches_reference():
 def test_auto_prefers_cpu_off_cuda():
     assert engine.resolve_backend("auto", torch.device("cpu")).name == "cpu"
     assert engine.AUTO_ORDER.index("cpu") < engine.AUTO_ORDER.index("reference")
+
+
+def test_mixed_dtypes_promote_like_the_reference():
+    gen = torch.Generator().manual_seed(2)
+    case = make_case(gen, batch=2, steps=6, n=4, dtype=torch.float64)
+    x32 = case.x.detach().float()  # (the reference's recurrent product needs equal dtypes)
+    ref = F.adlif_scan(x32, case.params())
+    got = SCAN(x32, case.params())
+    assert got.spikes.dtype == ref.spikes.dtype == torch.float64
+    assert torch.equal(got.spikes, ref.spikes)

@@ -417,6 +417,22 @@ def check_args(x: Tensor, variant: str, surrogate: str) -> None:
         surrogate_grad(x.new_zeros(()), surrogate)  # raises the readable error
 
 
+def common_dtype(
+    x: Tensor, p: AdLIFParameters, recurrent: Tensor | None, state: AdLIFState | None
+) -> tuple[Tensor, AdLIFParameters, Tensor | None, AdLIFState | None]:
+    """Cast every tensor to the promoted floating dtype, as the reference's arithmetic would."""
+    tensors = [x, p.alpha, p.beta, p.a, p.b] + ([recurrent] if recurrent is not None else [])
+    tensors += list(state or ())
+    dtype = x.dtype
+    for t in tensors:
+        dtype = torch.promote_types(dtype, t.dtype)
+    if all(t.dtype == dtype for t in tensors):
+        return x, p, recurrent, state
+    p = AdLIFParameters(*(t.to(dtype) for t in p[:4]), p.threshold)
+    return (x.to(dtype), p, None if recurrent is None else recurrent.to(dtype),
+            None if state is None else AdLIFState(*(t.to(dtype) for t in state)))
+
+
 def adlif_scan_cpu(
     x: Tensor,
     p: AdLIFParameters,
@@ -457,6 +473,7 @@ def adlif_scan_cpu(
     [0.0, 1.0, 0.0, 1.0, 0.0]
     """
     check_args(x, variant, surrogate)
+    x, p, recurrent, state = common_dtype(x, p, recurrent, state)
     batch, steps, n = x.shape
     if steps == 0:
         z = x.new_zeros(batch, n)

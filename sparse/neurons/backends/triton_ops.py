@@ -28,7 +28,7 @@ from torch import Tensor
 
 from ..state import AdLIFParameters, AdLIFState, ScanResult
 from . import triton_kernels as K
-from .cpu import check_args, finish_grads, is_adaptive, prev_spikes
+from .cpu import check_args, common_dtype, finish_grads, is_adaptive, prev_spikes
 from .leaky import leaky_integrator_scan_cpu
 
 __all__ = ["adlif_scan_triton", "leaky_integrator_scan_triton", "SUMS"]
@@ -179,6 +179,9 @@ def adlif_scan_triton(
         Spikes ``(B, T, N)``, final state, traces on request.
     """
     check_args(x, variant, surrogate)
+    x, p, recurrent, state = common_dtype(x, p, recurrent, state)
+    if x.dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"the triton back-end needs float32 or float64 inputs, got {x.dtype}")
     threshold = p.threshold
     if isinstance(threshold, Tensor):
         if threshold.numel() != 1:
