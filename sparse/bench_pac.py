@@ -98,8 +98,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     pb = [BANDS[b] for b in PHASE_BANDS]
     ab = [BANDS[b] for b in AMPLITUDE_BANDS]
     n_tests = args.utterances * len(pairs) * len(pb) * len(ab)
-    print(f"PAC benchmark: {args.utterances} utterances × {len(pairs)} pairs × {len(pb)} phase × "
-          f"{len(ab)} amplitude bands = {n_tests} tests, {args.surrogates} surrogates, MI + MVL, "
+    print(f"PAC benchmark: {args.utterances} utterances × {len(pairs)} pairs × "
+          f"{len(pb)} phase × {len(ab)} amplitude bands = {n_tests} tests, "
+          f"{args.surrogates} surrogates, MI + MVL, "
           f"{args.seconds:g} s at {args.fs:g} Hz, {args.threads or os.cpu_count()} threads")
     wall, cpu = time.perf_counter(), time.process_time()
     signals = population_signals(waves, pops, args.fs)
@@ -118,8 +119,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
         tests = np.stack([rng.integers(0, d, args.check) for d in shape], axis=1)
         stat_diff, p_diff, per_test = loop_check(signals, args.fs, pairs, shifts, per_utt, tests)
         estimate = per_test * n_tests
-        print(f"plain loop on {args.check} tests: max |Δstat| {stat_diff:.2e}, max |Δp| {p_diff:.2e}; "
-              f"{per_test:.3f} s per test → ≈ {estimate:.0f} s for all ({estimate / wall:.0f}× slower)")
+        print(f"plain loop on {args.check} tests: max |Δstat| {stat_diff:.2e}, "
+              f"max |Δp| {p_diff:.2e}; {per_test:.3f} s per test → ≈ {estimate:.0f} s for all "
+              f"({estimate / wall:.0f}× slower)")
         if stat_diff > 1e-9 or p_diff > 0:
             raise SystemExit("FFT path disagrees with the plain loop")
         out.update(loop_seconds_estimate=estimate, max_stat_diff=stat_diff)
