@@ -1,0 +1,45 @@
+"""Helpers of the analysis Brain on a real (tiny) encoder, and the benchmark's small run."""
+
+import numpy as np
+import torch
+
+import sparse
+from sparse.analysis.brain import frame_offset, gaussian_noise_like, population_index
+from sparse.bench_pac import main as bench_main
+
+
+def tiny_encoder(**kwargs) -> torch.nn.Module:
+    args = dict(auditory_channels=[2], cortex_layer_sizes=[8, 6], cortex_sfa_portions=[0.5, 0.0],
+                cortex_rnn_portions=[0.5, 0.5], cortex_feedforward_portions=[1.0, 1.0],
+                phoneme_features=4, phoneme_num_layers=1, dt=2.0)
+    return sparse.ASREncoder(**{**args, **kwargs})
+
+
+def test_population_index_splits_layers_by_sfa_mask():
+    encoder = tiny_encoder()
+    index = population_index(encoder)
+    assert list(index) == ["nerve", "cortex1", "cortex1 LIF", "cortex1 AdLIF", "cortex2"]
+    layer, lif = index["cortex1 LIF"]
+    _, adlif = index["cortex1 AdLIF"]
+    mask = encoder.cortex.layers[0].neurons.sfa_mask.numpy()
+    assert layer == 1 and not mask[lif].any() and mask[adlif].all()
+    assert sorted(np.concatenate([lif, adlif]).tolist()) == list(range(8))
+
+
+def test_frame_offset_matches_the_padding():
+    assert frame_offset(tiny_encoder(time_padding="upstream")) == 4  # 7-frame kernel: T + 8
+    assert frame_offset(tiny_encoder(time_padding="same")) == 0
+
+
+def test_noise_has_the_utterance_rms_and_stops_at_its_length():
+    wavs = torch.zeros(2, 16000)
+    wavs[0] = 0.5 * torch.randn(16000)
+    wavs[1, :8000] = 2.0 * torch.randn(8000)
+    noise = gaussian_noise_like(wavs, torch.tensor([1.0, 0.5]), torch.Generator().manual_seed(0))
+    assert abs(noise[0].std().item() - 0.5) < 0.02
+    assert abs(noise[1, :8000].std().item() - 2.0) < 0.1 and noise[1, 8000:].abs().max() == 0
+
+
+def test_benchmark_small_run_agrees_with_plain_loop():
+    out = bench_main(["--utterances", "2", "--surrogates", "50", "--check", "2", "--no-progress"])
+    assert out["max_stat_diff"] < 1e-9 and out["tests"] == 2 * 16 * 4 * 2
