@@ -109,11 +109,21 @@ def build(fsdd: Path, out: Path, test: range, valid: range, train: range) -> dic
     lists: dict[str, list[str]] = {"train": [], "valid": [], "test": []}
     for row in rows:
         index = int(row["index"])
-        split = "test" if index in test else "valid" if index in valid else "train" if index in train else None
+        split = (
+            "test"
+            if index in test
+            else "valid"
+            if index in valid
+            else "train"
+            if index in train
+            else None
+        )
         if split is None:
             continue
         if (split == "test") != (row["split"] == "test"):
-            raise ValueError(f"{row['path']}: FSDD says {row['split']}, the sample would say {split}")
+            raise ValueError(
+                f"{row['path']}: FSDD says {row['split']}, the sample would say {split}"
+            )
         wave, rate = sf.read(fsdd / row["path"], dtype="float32")
         if rate != TARGET_RATE:
             wave = resample_poly(wave, TARGET_RATE, rate).astype(np.float32)
@@ -129,12 +139,22 @@ def build(fsdd: Path, out: Path, test: range, valid: range, train: range) -> dic
 def main() -> None:
     """Command-line entry point."""
     here = Path(__file__).resolve().parent
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--fsdd", type=Path, default=Path("../shared/data/fsdd"), help="FSDD folder")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--fsdd", type=Path, default=Path("../shared/data/fsdd"), help="FSDD folder"
+    )
     parser.add_argument("--out", type=Path, default=here / "sample_fsdd", help="output folder")
-    parser.add_argument("--test", type=index_range, default=index_range("0-4"), help="test indices (FSDD: 0-4)")
-    parser.add_argument("--valid", type=index_range, default=index_range("5-6"), help="validation indices")
-    parser.add_argument("--train", type=index_range, default=index_range("10-21"), help="training indices")
+    parser.add_argument(
+        "--test", type=index_range, default=index_range("0-4"), help="test indices (FSDD: 0-4)"
+    )
+    parser.add_argument(
+        "--valid", type=index_range, default=index_range("5-6"), help="validation indices"
+    )
+    parser.add_argument(
+        "--train", type=index_range, default=index_range("10-21"), help="training indices"
+    )
     args = parser.parse_args()
     print(build(args.fsdd, args.out, args.test, args.valid, args.train))
 

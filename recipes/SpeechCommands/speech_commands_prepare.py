@@ -97,7 +97,9 @@ def speaker_of(path: str) -> str:
     return stem.split("_nohash_")[0]
 
 
-def task_words(task: str, word_folders: Sequence[str], keywords: Sequence[str] | None = None) -> list[str]:
+def task_words(
+    task: str, word_folders: Sequence[str], keywords: Sequence[str] | None = None
+) -> list[str]:
     """Keyword list of a task set-up.
 
     Parameters
@@ -166,11 +168,15 @@ def scan_layout(data_folder: str | os.PathLike) -> dict[str, list[str]]:
     for sub in sorted(p for p in root.iterdir() if p.is_dir()):
         if sub.name.startswith((".", "_")):
             continue
-        clips = sorted(f"{sub.name}/{f.name}" for f in sub.iterdir() if f.suffix.lower() in AUDIO_EXTENSIONS)
+        clips = sorted(
+            f"{sub.name}/{f.name}" for f in sub.iterdir() if f.suffix.lower() in AUDIO_EXTENSIONS
+        )
         if clips:
             words[sub.name] = clips
     if not words:
-        raise SpeechCommandsLayoutError(f"{str(root)!r} has no word folder with .wav/.flac clips; {hint}")
+        raise SpeechCommandsLayoutError(
+            f"{str(root)!r} has no word folder with .wav/.flac clips; {hint}"
+        )
     return words
 
 
@@ -191,7 +197,9 @@ def read_list(path: Path) -> set[str]:
         return {Path(line.strip()).as_posix() for line in f if line.strip()}
 
 
-def split_clips(data_folder: str | os.PathLike, words: dict[str, list[str]]) -> dict[str, dict[str, list[str]]]:
+def split_clips(
+    data_folder: str | os.PathLike, words: dict[str, list[str]]
+) -> dict[str, dict[str, list[str]]]:
     """Assign every clip to a split from the official lists.
 
     Parameters
@@ -215,7 +223,9 @@ def split_clips(data_folder: str | os.PathLike, words: dict[str, list[str]]) -> 
     valid, test = read_list(root / VALID_LIST), read_list(root / TEST_LIST)
     both = valid & test
     if both:
-        raise SpeechCommandsLayoutError(f"{len(both)} clips are in both lists, e.g. {sorted(both)[:3]}")
+        raise SpeechCommandsLayoutError(
+            f"{len(both)} clips are in both lists, e.g. {sorted(both)[:3]}"
+        )
     found = {clip for clips in words.values() for clip in clips}
     absent = sorted((valid | test) - found)
     if absent:
@@ -256,14 +266,20 @@ def silence_windows(
         split -> list of (relative noise path, start sample, stop sample).
     """
     noise_dir = Path(data_folder) / NOISE_FOLDER
-    files = sorted(f for f in noise_dir.glob("*") if f.suffix.lower() in AUDIO_EXTENSIONS) if noise_dir.is_dir() else []
+    files = (
+        sorted(f for f in noise_dir.glob("*") if f.suffix.lower() in AUDIO_EXTENSIONS)
+        if noise_dir.is_dir()
+        else []
+    )
     if not files:
         raise SpeechCommandsLayoutError(
             f"no noise files in {str(noise_dir)!r}; the _silence_ class needs them "
             "(or set silence_fraction to 0)"
         )
     if len(region_fractions) != 3 or abs(sum(region_fractions) - 1.0) > 1e-6:
-        raise ValueError(f"silence_region_fractions must be 3 numbers summing to 1, got {region_fractions}")
+        raise ValueError(
+            f"silence_region_fractions must be 3 numbers summing to 1, got {region_fractions}"
+        )
     edges = np.concatenate([[0.0], np.cumsum(region_fractions)])
     info = {f: sf.info(str(f)) for f in files}
     out: dict[str, list[tuple[str, int, int]]] = {}
@@ -357,7 +373,11 @@ def prepare_speech_commands(
     rows: dict[str, list[dict]] = {}
     n_kw = {s: sum(len(splits[s].get(w, [])) for w in kws) for s in SPLITS}
     n_silence = {s: math.ceil(silence_fraction * n_kw[s]) for s in SPLITS}
-    silence = silence_windows(data_folder, n_silence, silence_region_fractions, rng) if silence_fraction > 0 else {}
+    silence = (
+        silence_windows(data_folder, n_silence, silence_region_fractions, rng)
+        if silence_fraction > 0
+        else {}
+    )
     for split in SPLITS:
         rows[split] = [_row(clip, w) for w in kws for clip in splits[split].get(w, [])]
         if unknown_fraction > 0:
@@ -367,10 +387,21 @@ def prepare_speech_commands(
             rows[split] += [_row(pool[i], UNKNOWN_LABEL) for i in sorted(pick)]
         for rel, start, stop in silence.get(split, []):
             rows[split].append(
-                {"ID": f"{SILENCE_LABEL}{Path(rel).stem}_{start}", "duration": 1.0, "wav": f"$data_root/{rel}",
-                 "start": start, "stop": stop, "label": SILENCE_LABEL, "speaker": f"noise:{Path(rel).stem}"}
+                {
+                    "ID": f"{SILENCE_LABEL}{Path(rel).stem}_{start}",
+                    "duration": 1.0,
+                    "wav": f"$data_root/{rel}",
+                    "start": start,
+                    "stop": stop,
+                    "label": SILENCE_LABEL,
+                    "speaker": f"noise:{Path(rel).stem}",
+                }
             )
-    labels = kws + ([UNKNOWN_LABEL] if unknown_fraction > 0 else []) + ([SILENCE_LABEL] if silence_fraction > 0 else [])
+    labels = (
+        kws
+        + ([UNKNOWN_LABEL] if unknown_fraction > 0 else [])
+        + ([SILENCE_LABEL] if silence_fraction > 0 else [])
+    )
 
     save.mkdir(parents=True, exist_ok=True)
     for split in SPLITS:
@@ -383,7 +414,9 @@ def prepare_speech_commands(
     (save / "labels.txt").write_text("\n".join(labels) + "\n", encoding="utf-8")
     shared = speaker_overlap(rows)
     if shared:
-        logger.warning("%d speakers occur in more than one split (e.g. %s)", len(shared), sorted(shared)[:3])
+        logger.warning(
+            "%d speakers occur in more than one split (e.g. %s)", len(shared), sorted(shared)[:3]
+        )
     counts: dict[str, int] = {}
     for s in SPLITS:
         for label, n in Counter(r["label"] for r in rows[s]).items():
@@ -408,15 +441,24 @@ def speaker_overlap(rows: dict[str, list[dict]]) -> set[str]:
     """
     seen: Counter = Counter()
     for split_rows in rows.values():
-        seen.update({r["speaker"] for r in split_rows if not str(r["speaker"]).startswith("noise:")})
+        seen.update(
+            {r["speaker"] for r in split_rows if not str(r["speaker"]).startswith("noise:")}
+        )
     return {spk for spk, n in seen.items() if n > 1}
 
 
 def _row(clip: str, label: str) -> dict:
     """Manifest row of one word clip (whole file; duration is the nominal 1 s)."""
     word, name = clip.split("/", 1)
-    return {"ID": f"{word}_{Path(name).stem}", "duration": 1.0, "wav": f"$data_root/{clip}",
-            "start": 0, "stop": -1, "label": label, "speaker": speaker_of(name)}
+    return {
+        "ID": f"{word}_{Path(name).stem}",
+        "duration": 1.0,
+        "wav": f"$data_root/{clip}",
+        "start": 0,
+        "stop": -1,
+        "label": label,
+        "speaker": speaker_of(name),
+    }
 
 
 def _already_prepared(save: Path, opts: dict) -> bool:

@@ -35,7 +35,9 @@ def _which_split(speaker: str) -> str:
     return "valid" if bucket == 0 else "test" if bucket == 1 else "train"
 
 
-def make_tree(root: Path, words=KWS12_KEYWORDS + OTHER_WORDS, noise_seconds=(15.0, 12.0)) -> dict[str, set]:
+def make_tree(
+    root: Path, words=KWS12_KEYWORDS + OTHER_WORDS, noise_seconds=(15.0, 12.0)
+) -> dict[str, set]:
     """Write tiny clips (0.05 s) for every (word, speaker, repetition) and the two lists."""
     rng = np.random.default_rng(0)
     lists: dict[str, set] = {"train": set(), "valid": set(), "test": set()}
@@ -50,7 +52,11 @@ def make_tree(root: Path, words=KWS12_KEYWORDS + OTHER_WORDS, noise_seconds=(15.
     (root / "testing_list.txt").write_text("\n".join(sorted(lists["test"])) + "\n")
     (root / "_background_noise_").mkdir()
     for i, sec in enumerate(noise_seconds):
-        sf.write(root / "_background_noise_" / f"noise{i}.wav", 0.1 * rng.standard_normal(int(sec * RATE)), RATE)
+        sf.write(
+            root / "_background_noise_" / f"noise{i}.wav",
+            0.1 * rng.standard_normal(int(sec * RATE)),
+            RATE,
+        )
     return lists
 
 
@@ -76,7 +82,7 @@ def test_kws12_counts_balance_and_speakers(tree, tmp_path):
         rows = read_rows(tmp_path / "save" / f"{split}.csv")
         per_label = Counter(r["label"] for r in rows)
         n_spk = len({speaker_of(p) for p in lists[split]})
-        # every keyword: 2 repetitions x speakers of that split; unknown = silence = 10 % of keywords
+        # each keyword: 2 repetitions x speakers of the split; unknown = silence = 10 % of that
         assert all(per_label[w] == 2 * n_spk for w in KWS12_KEYWORDS), per_label
         assert per_label[UNKNOWN_LABEL] == per_label[SILENCE_LABEL] == 2 * n_spk
         assert {k: counts[f"{split}/{k}"] for k in per_label} == dict(per_label)
@@ -97,12 +103,18 @@ def test_silence_windows_are_disjoint_across_splits(tree, tmp_path):
     prepare_speech_commands(root, tmp_path / "save", task="kws12")
     spans = {}
     for split in ("train", "valid", "test"):
-        sil = [r for r in read_rows(tmp_path / "save" / f"{split}.csv") if r["label"] == SILENCE_LABEL]
+        sil = [
+            r for r in read_rows(tmp_path / "save" / f"{split}.csv") if r["label"] == SILENCE_LABEL
+        ]
         assert all(int(r["stop"]) - int(r["start"]) == RATE for r in sil)
         for r in sil:
             spans.setdefault((r["wav"], split), []).append((int(r["start"]), int(r["stop"])))
     for wav in {w for w, _ in spans}:
-        ranges = [(min(a for a, _ in v), max(b for _, b in v)) for (w, s), v in sorted(spans.items()) if w == wav]
+        ranges = [
+            (min(a for a, _ in v), max(b for _, b in v))
+            for (w, s), v in sorted(spans.items())
+            if w == wav
+        ]
         ranges.sort()
         assert all(hi <= lo2 for (_, hi), (lo2, _) in zip(ranges, ranges[1:], strict=False))
 

@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Analyse a SPARSE keyword-spotting model trained by ``run_training.py``: figures and PAC.
+
+Usage (from the repository root, after training)::
+
+    python recipes/SpeechCommands/run_analysis.py hparams/speech_commands_analysis.yaml
+    python recipes/SpeechCommands/run_analysis.py hparams/speech_commands_analysis.yaml \
+        --data_folder=/data/speech_commands_v0.02
+
+The training YAML named in the analysis YAML defines the model, the features and the output
+folder (same sample-mode rule as training); its best checkpoint (lowest validation error) is
+loaded. Overrides of keys of the analysis YAML apply to it, all others to the training YAML,
+so pass the overrides used for training. Everything is written by the shared analysis
+``Brain`` (``sparse.analysis``) to ``<output_folder>/analysis/``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import speechbrain as sb
+import torch
+from hyperpyyaml import load_hyperpyyaml
+from speechbrain.dataio.dataset import DynamicItemDataset
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from run_training import SAMPLE_FOLDER, load_clip, prepare_data  # noqa: E402
+
+from sparse.analysis.pipeline import run_analysis  # noqa: E402
+from sparse.recipe_utils import RecipeError, load_recipe_hparams, run_recipe  # noqa: E402
+
+
+def split_overrides(overrides: str, analysis_keys: set[str]) -> tuple[str, str]:
+    """Split command-line overrides into (analysis YAML text, training YAML text).
+
+    Parameters
+    ----------
+    overrides : str
+        YAML text from ``speechbrain.parse_arguments``.
+    analysis_keys : set of str
+        Top-level keys of the analysis YAML.
+
+    Returns
+    -------
+    tuple of str
+        One ``key: value`` line per override, for each YAML.
+    """
+    import yaml
+
+    values = (yaml.safe_load(overrides) if overrides else None) or {}
+    mine = {k: v for k, v in values.items() if k in analysis_keys}
+    theirs = {k: v for k, v in values.items() if k not in analysis_keys}
+    return tuple("\n".join(f"{k}: {json.dumps(v)}" for k, v in d.items()) for d in (mine, theirs))
+
+
+def balanced_clips(csv_path: str, n: int) -> list[str]:
+    """Ids of ``n`` clips taken in turn from each label (manifest order within a label).
+
+    Parameters
+    ----------
+    csv_path : str
+        A manifest written by ``speech_commands_prepare``.
+    n : int
+        Number of clips wanted.
+
+    Returns
+    -------
+    list of str
+        Clip ids, interleaved over labels (at most the manifest's size).
+    """
+    by_label: dict[str, list[str]] = {}
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            by_label.setdefault(row["label"], []).append(row["ID"])
+    ids, queues = [], list(by_label.values())
+    while len(ids) < n and any(queues):
+        for queue in queues:
+            if queue and len(ids) < n:
+                ids.append(queue.pop(0))
+    return ids
+
+
+def clips(train_hp: dict, cfg: dict, data_folder: Path) -> DynamicItemDataset:
+    """The analysed clips of the chosen split, with outputs ``id`` and ``sig``."""
+    key = {"train": "train_annotation", "valid": "valid_annotation", "test": "test_annotation"}
+    if cfg["split"] not in key:
+        raise RecipeError(f"split must be train, valid or test, got {cfg['split']!r}")
+    path = train_hp[key[cfg["split"]]]
+    keep = set(balanced_clips(path, int(cfg["num_utterances"])))
+    dataset = DynamicItemDataset.from_csv(path, replacements={"data_root": str(data_folder)})
+    dataset = dataset.filtered_sorted(key_test={"id": lambda uid: uid in keep})
+
+    @sb.utils.data_pipeline.takes("wav", "start", "stop")
+    @sb.utils.data_pipeline.provides("sig")
+    def audio_pipeline(wav: str, start: str, stop: str) -> torch.Tensor:
+        return load_clip(
+            wav, int(start), int(stop), train_hp["sample_rate"], train_hp["clip_samples"]
+        )
+
+    sb.dataio.dataset.add_dynamic_item([dataset], audio_pipeline)
+    sb.dataio.dataset.set_output_keys([dataset], ["id", "sig"])
+    return dataset
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Load both YAMLs, prepare the manifests if needed, analyse, list the files written."""
+    hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:] if argv is None else argv)
+    path = Path(hparams_file)
+    if not path.is_file():
+        raise RecipeError(f"hyperparameter file not found: {path}")
+    with open(path, encoding="utf-8") as fin:
+        mine, theirs = split_overrides(overrides, set(load_hyperpyyaml(fin)))
+    with open(path, encoding="utf-8") as fin:
+        cfg = load_hyperpyyaml(fin, mine)
+    train_hp, sample_mode = load_recipe_hparams(
+        path.parent / cfg["train_hparams"], theirs, use_sample=lambda hp: not hp.get("data_folder")
+    )
+    data_folder = SAMPLE_FOLDER if sample_mode else Path(train_hp["data_folder"])
+    prepare_data(train_hp, data_folder)  # no-op when the training run's manifests are current
+    dataset = clips(train_hp, cfg, data_folder)
+    try:
+        files = run_analysis(train_hp, cfg, dataset, run_opts, cfg["train_command"])
+    except (FileNotFoundError, ValueError) as err:
+        raise RecipeError(str(err)) from err
+    print("\n".join(str(f) for f in files))
+
+
+if __name__ == "__main__":
+    run_recipe(main, prog="run_analysis.py")
