@@ -43,3 +43,16 @@ def test_noise_has_the_utterance_rms_and_stops_at_its_length():
 def test_benchmark_small_run_agrees_with_plain_loop():
     out = bench_main(["--utterances", "2", "--surrogates", "50", "--check", "2", "--no-progress"])
     assert out["max_stat_diff"] < 1e-9 and out["tests"] == 2 * 16 * 4 * 2
+
+
+def test_analysis_yaml_keys_are_exactly_the_ones_used():
+    from pathlib import Path
+
+    import yaml
+
+    from sparse.analysis.pipeline import DEFAULTS
+
+    path = Path(__file__).resolve().parents[2] / "hparams" / "timit_analysis.yaml"
+    keys = set(yaml.safe_load(path.read_text()))
+    recipe_keys = {"train_hparams", "train_command", "split"}  # read by run_analysis.py
+    assert keys == set(DEFAULTS) | recipe_keys
