@@ -1,8 +1,10 @@
 """Brain-style analysis of spiking encoders: population signals, PAC and its statistics.
 
-Pure NumPy/SciPy functions (time on the last axis); plotting lives apart in
-:mod:`sparse.analysis.plots` and the SpeechBrain analysis ``Brain`` in
-:mod:`sparse.analysis.brain`, neither imported here.
+Pure NumPy/SciPy functions (time on the last axis) are re-exported here. Not imported here
+(matplotlib / SpeechBrain): :mod:`.plots` (drawing, ax in, ax out), :mod:`.figures` (figure
+layouts), :mod:`.brain` (the analysis ``Brain`` recording every population), :mod:`.report`
+(PAC tests over a recording, text and CSV) and :mod:`.pipeline` (:func:`run_analysis`, used by
+every recipe's ``run_analysis.py``).
 """
 
 from .batch import PACTests, group_test, ordered_pairs, pac_tests, pac_tests_utterance
