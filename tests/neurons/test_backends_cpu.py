@@ -11,7 +11,12 @@ import torch
 from sparse.neurons import engine
 from sparse.neurons import functional as F
 from sparse.neurons.backends import cpu, leaky
-from sparse.neurons.backends.testing import SURROGATE_NAMES, compare, make_case
+from sparse.neurons.backends.testing import (
+    SURROGATE_NAMES,
+    compare,
+    compare_zero_adaptation,
+    make_case,
+)
 from sparse.neurons.modules import AdLIFNeurons, ReadoutLayer
 from sparse.neurons.state import AdLIFParameters, AdLIFState
 
@@ -160,3 +165,8 @@ def test_mixed_dtypes_promote_like_the_reference():
     got = SCAN(x32, case.params())
     assert got.spikes.dtype == ref.spikes.dtype == torch.float64
     assert torch.equal(got.spikes, ref.spikes)
+
+
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_zero_adaptation_still_gets_gradients(recurrent):
+    compare_zero_adaptation(SCAN, recurrent=recurrent)

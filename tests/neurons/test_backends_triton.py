@@ -27,6 +27,8 @@ CASES = [
     dict(variant="sparch", recurrent=False, with_state=True, traces=True, surrogate="boxcar"),
     dict(variant="sparch", recurrent=True, with_state=False, traces=False, surrogate="triangle"),
     dict(variant="sparse", recurrent=False, steps=1, drive="saturated"),
+    dict(variant="sparse", recurrent=False, with_state=True, traces=True, sfa_portion=0.0),
+    dict(variant="sparch", recurrent=True, steps=3, sfa_portion=0.0),  # grad of final w = 0
     dict(variant="sparse", recurrent=True, steps=3, drive="silent"),
     dict(variant="sparch", recurrent=True, steps=3, drive="saturated", with_state=True,
          dtype=torch.float64),
@@ -41,13 +43,22 @@ def run_case(cfg: dict, device: torch.device) -> None:
     cfg = dict(cfg)
     shape = dict(batch=2, steps=cfg.pop("steps", 4 if cfg.get("recurrent") else 7), n=20)
     gen = torch.Generator().manual_seed(21)
-    compare(make_case(gen, device=device, sfa_portion=0.5, **shape, **cfg),
-            adlif_scan_triton)
+    cfg.setdefault("sfa_portion", 0.5)
+    compare(make_case(gen, device=device, **shape, **cfg), adlif_scan_triton)
 
 
 def _main() -> int:
     """Child-process entry point: run every case on CPU, report failures, exit 1 if any."""
+    from sparse.neurons.backends.testing import compare_zero_adaptation
+    from sparse.neurons.backends.triton_ops import adlif_scan_triton
+
     failed = 0
+    for rec in (False, True):
+        try:
+            compare_zero_adaptation(adlif_scan_triton, recurrent=rec)
+        except Exception:
+            failed += 1
+            print(f"FAILED zero adaptation (recurrent={rec})\n{traceback.format_exc()}")
     for cfg in CASES:
         try:
             run_case(cfg, torch.device("cpu"))
@@ -82,9 +93,10 @@ def test_custom_ops_have_fake_kernels():
         x = torch.empty(2, 9, 4)
         p = torch.empty(4)
         s0 = x[:, 0]
-        s, u, w, bits = torch.ops.sparse.adlif_fwd(x, p, p, p, p, None, s0, s0, s0, 1.0, True,
-                                                   False, 0)
+        s, u, w, bits, w_last = torch.ops.sparse.adlif_fwd(x, p, p, p, p, None, s0, s0, s0,
+                                                           1.0, True, False, 0)
     assert s.shape == u.shape == (2, 9, 4) and bits.dtype == torch.uint8 and w.numel() == 0
+    assert w_last.shape == (2, 4)
 
 
 if __name__ == "__main__":

@@ -151,3 +151,31 @@ def compare(case: Case, scan: Callable[..., ScanResult], *, tol: float = 1e-5,
             continue
         scale = max(1.0, float(r.abs().max()))
         torch.testing.assert_close(g, r, rtol=tol, atol=tol * scale, msg=lambda m, n=name: f"{n}: {m}")
+
+
+def compare_zero_adaptation(scan: Callable[..., ScanResult], device: str | torch.device = "cpu",
+                            *, recurrent: bool = False, tol: float = 1e-5) -> None:
+    """LIF layer (``a = b = 0``, no state) whose final ``w`` and ``w`` traces carry gradient.
+
+    ``w`` is identically zero, yet ``dL/da``, ``dL/db`` and ``dL/dbeta`` are not: a fast
+    path that skips ``w`` must still produce them. ``a, b, beta`` are the leaves here.
+    """
+    gen = torch.Generator().manual_seed(5)
+    batch, steps, n = 2, 6, 5
+    x = (torch.rand(batch, steps, n, generator=gen) * 2).to(device)
+    alpha = (0.7 + 0.2 * torch.rand(n, generator=gen)).to(device).requires_grad_()
+    beta = (0.9 + 0.09 * torch.rand(n, generator=gen)).to(device).requires_grad_()
+    a = torch.zeros(n, device=device, requires_grad=True)
+    b = torch.zeros(n, device=device, requires_grad=True)
+    V = (torch.rand(n, n, generator=gen) - 0.5).to(device) if recurrent else None
+    weights = [torch.randn(batch, steps, n, generator=gen).to(device),
+               torch.randn(batch, n, generator=gen).to(device)]
+    for variant in ("sparse", "sparch"):
+        grads = []
+        for fn in (scan, F.adlif_scan):
+            out = fn(x, AdLIFParameters(alpha, beta, a, b, 1.0), V, variant=variant,
+                     return_traces=True)
+            loss = (out.w * weights[0]).sum() + (out.state.w * weights[1]).sum() + out.u.sum()
+            grads.append(torch.autograd.grad(loss, [alpha, beta, a, b]))
+        for g, r in zip(*grads, strict=True):
+            torch.testing.assert_close(g, r, rtol=tol, atol=tol)

@@ -4,7 +4,7 @@ Importing this module imports Triton; :mod:`sparse.neurons.backends` does so onl
 the first call of the ``"triton"`` back-end. Two custom ops:
 
 * ``sparse::adlif_fwd`` -> ``(spikes, u, w, spike bits)``, all ``(B, T, N)`` (``w`` empty
-  for non-adaptive layers, bits ``uint8``);
+  for non-adaptive layers, bits ``uint8``), and the final ``w``;
 * ``sparse::adlif_bwd`` -> ``(lu, d, partial sums (B, 7, N), lw_1 (B, N))``,
 
 each with a fake (meta) implementation, and ``register_autograd`` gluing them together.
@@ -59,8 +59,12 @@ def adlif_fwd(
     x: Tensor, alpha: Tensor, beta: Tensor, a: Tensor, b: Tensor, recurrent: Tensor | None,
     u0: Tensor, w0: Tensor, s0: Tensor, threshold: float, sparse: bool, adaptive: bool,
     surrogate: int,
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Forward scan: ``(spikes, u, w, bits)``, each ``(B, T, N)`` (see module docstring)."""
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Forward scan: ``(spikes, u, w, bits)``, each ``(B, T, N)``, and the final ``w`` ``(B, N)``.
+
+    The last output is separate so that a gradient reaching the final ``w`` of a
+    non-adaptive layer (identically zero, no ``w`` buffer) still reaches ``a, b, beta``.
+    """
     batch, steps, n = x.shape
     S, U = torch.empty_like(x), torch.empty_like(x)
     W = torch.empty_like(x) if adaptive else x.new_empty(0)
@@ -74,14 +78,16 @@ def adlif_fwd(
     else:
         K.adlif_fwd_rec[(batch,)](*args, recurrent, threshold, steps, n, SPARSE=sparse,
                                   ADAPTIVE=adaptive, BLOCK=BLOCK_REC, BLOCK_K=BLOCK_K, **_opts())
-    return S, U, W, bits
+    w_last = W[:, -1].clone() if adaptive else x.new_zeros(batch, n)
+    return S, U, W, bits, w_last
 
 
 @adlif_fwd.register_fake
 def _(x, alpha, beta, a, b, recurrent, u0, w0, s0, threshold, sparse, adaptive, surrogate):
     W = torch.empty_like(x) if adaptive else x.new_empty(0)
     return (torch.empty_like(x), torch.empty_like(x), W,
-            torch.empty(x.shape, dtype=torch.uint8, device=x.device))
+            torch.empty(x.shape, dtype=torch.uint8, device=x.device),
+            x.new_empty(x.shape[0], x.shape[2]))
 
 
 @torch.library.custom_op("sparse::adlif_bwd", mutates_args=())
@@ -122,18 +128,21 @@ def _(x, alpha, beta, a, b, recurrent, U, W, bits, u0, w0, s0, gs, gu, gw, thres
 
 def _setup_context(ctx, inputs, output) -> None:
     x, alpha, beta, a, b, recurrent, u0, w0, s0, threshold, sparse, adaptive, surrogate = inputs
-    _, U, W, bits = output
+    _, U, W, bits, _ = output
     ctx.save_for_backward(x if not sparse else None, alpha, beta, a, b, recurrent, U, W, bits,
                           u0, w0, s0)
     ctx.flags = (threshold, sparse, adaptive, surrogate)
 
 
-def _backward(ctx, g_spikes, g_u, g_w, g_bits):
+def _backward(ctx, g_spikes, g_u, g_w, g_bits, g_wlast):
     x, alpha, beta, a, b, recurrent, U, W, bits, u0, w0, s0 = ctx.saved_tensors
     threshold, sparse, adaptive, surrogate = ctx.flags
     gs = torch.zeros_like(U) if g_spikes is None else g_spikes.contiguous()
     gu = None if g_u is None else g_u.contiguous()
     gw = None if g_w is None or not adaptive else g_w.contiguous()
+    if g_wlast is not None:
+        gw = torch.zeros_like(U) if gw is None else gw.clone()
+        gw[:, -1] += g_wlast
     LU, D, acc, l1w = adlif_bwd(U if x is None else x, alpha, beta, a, b, recurrent, U, W, bits,
                                 u0, w0, s0, gs, gu, gw, threshold, sparse, adaptive, surrogate)
     needs = tuple(ctx.needs_input_grad[:9])
@@ -194,16 +203,16 @@ def adlif_scan_triton(
         empty = x.new_zeros(batch, 0, n)
         traces = (empty, empty) if return_traces else (None, None)
         return ScanResult(empty, AdLIFState(u0, w0, s0), *traces)
-    adaptive = is_adaptive(p, state)
-    S, U, W, _ = adlif_fwd(
+    # w traces are computed when requested, so that their gradient reaches a, b and beta
+    adaptive = is_adaptive(p, state) or return_traces
+    S, U, W, _, w_last = adlif_fwd(
         x.contiguous(), _vec(p.alpha, n), _vec(p.beta, n), _vec(p.a, n), _vec(p.b, n),
         None if recurrent is None else recurrent.contiguous(),
         u0.contiguous(), w0.contiguous(), s0.contiguous(), float(threshold),
         variant == "sparse", adaptive, SURROGATE_IDS[surrogate],
     )
-    w_seq = W if adaptive else torch.zeros_like(U)
-    final = AdLIFState(U[:, -1], w_seq[:, -1], S[:, -1])
-    return ScanResult(S, final, U if return_traces else None, w_seq if return_traces else None)
+    final = AdLIFState(U[:, -1], w_last, S[:, -1])
+    return ScanResult(S, final, U if return_traces else None, W if return_traces else None)
 
 
 def leaky_integrator_scan_triton(x: Tensor, alpha: Tensor, u0: Tensor | None = None) -> Tensor:
