@@ -29,7 +29,7 @@ with the stacked previous spikes (:func:`finish_grads`).
 The forward pass performs exactly the floating-point operations of the reference,
 in the same order, so spikes and membranes are bit-identical to it. Saved for
 backward: the membrane (and, for adaptive layers, the adaptation) trace and the
-spikes as ``bool``. Layers whose ``a``, ``b`` and initial ``w`` are all zero (plain
+spikes as ``uint8``. Layers whose ``a``, ``b`` and initial ``w`` are all zero (plain
 LIF) skip the adaptation variable in the forward pass.
 """
 
@@ -190,7 +190,7 @@ def _backward(
     U, W : Tensor
         ``(B, T, N)`` saved traces (``W`` None: identically zero).
     s_bool : Tensor
-        ``(B, T, N)`` saved spikes; ``init`` the initial ``(u, w, s)``, each ``(B, N)``.
+        ``(B, T, N)`` saved spikes (``uint8``); ``init`` the initial ``(u, w, s)``, each ``(B, N)``.
     gs, gu, gw : Tensor or None
         ``(B, T, N)`` incoming gradients of the spikes and of the traces.
     final : tuple
@@ -220,60 +220,68 @@ def _backward(
     lus, ds = LU.unbind(1), D.unbind(1)
     us = _steps(u0, U)
     ws = None if W is None else _steps(w0, W)
-    sbs = s_bool.unbind(1)
+    sbs = [s0, *s_bool.unbind(1)]  # spikes entering step i: sbs[i]
     xs = None if x is None else x.unbind(1)
-    gss, gus, gws = (None if g is None else g.unbind(1) for g in (gs, gu, gw))
+    gu_t, gw_t, gs_t = final
+    gss, gus, gws = _per_step(gs, gs_t, steps), _per_step(gu, gu_t, steps), _per_step(gw, gw_t, steps)
+    sg_fn = SURROGATES[surrogate]
     zero = U.new_zeros(batch, n)
     ls, xb, sp = (U.new_empty(batch, n) for _ in range(3))
     lw_bufs = (U.new_zeros(batch, n), U.new_zeros(batch, n))
     # Partial sums over time of the parameter-gradient products, each (B, N).
     acc = {k: U.new_zeros(batch, n) for k in ("lu_up", "lu_sp", "lu_w", "lu_x", "lw_u", "lw_sp",
                                                 "lw_wp")}
-    gu_t, gw_t, gs_t = final
+    a_up, a_sp, a_w, a_x = acc["lu_up"], acc["lu_sp"], acc["lu_w"], acc["lu_x"]
+    b_u, b_sp, b_wp = acc["lw_u"], acc["lw_sp"], acc["lw_wp"]
+    need_alpha, has_vs = needs[1], vs is not None
     lwn = lw_bufs[1]
     with loop_threads(U.device):
         for i in range(steps - 1, -1, -1):
             lun = lus[i + 1] if i + 1 < steps else zero
             lw, lu = lw_bufs[i % 2], lus[i]
             uc, up = us[i + 1], us[i]
-            sp.copy_(sbs[i - 1] if i > 0 else s0)
+            sp.copy_(sbs[i])
             torch.sub(uc, threshold, out=xb)
-            sg = surrogate_grad(xb, surrogate)
+            sg = sg_fn(xb)
             # ls: adjoint of the spikes of step i (entering step i + 1)
-            if vs is not None:
+            if has_vs:
                 torch.mm(lun, vs, out=ls)
             else:
                 torch.mul(nalpha, lun, out=ls)
             if adaptive:
                 ls.addcmul_(bs, lwn)
-            _add_grads(ls, gss, gs_t, i, steps)
+            if gss[i] is not None:
+                ls.add_(gss[i])
             if sparse and need_lw:
                 torch.mul(beta, lwn, out=lw)
                 lw.addcmul_(noma, lun)
-                _add_grads(lw, gws, gw_t, i, steps)
+                if gws[i] is not None:
+                    lw.add_(gws[i])
             torch.mul(alpha, lun, out=lu)
             if adaptive:
                 lu.addcmul_(c, lw if sparse else lwn)
             lu.addcmul_(sg, ls)
-            _add_grads(lu, gus, gu_t, i, steps)
+            if gus[i] is not None:
+                lu.add_(gus[i])
             if not sparse:
                 torch.mul(oma, lu, out=ds[i])
                 if need_lw:
                     torch.mul(beta, lwn, out=lw)
                     lw.sub_(ds[i])
-                    _add_grads(lw, gws, gw_t, i, steps)
-            if needs[1]:
-                acc["lu_up"].addcmul_(lu, up)
-                acc["lu_sp"].addcmul_(lu, sp)
+                    if gws[i] is not None:
+                        lw.add_(gws[i])
+            if need_alpha:
+                a_up.addcmul_(lu, up)
+                a_sp.addcmul_(lu, sp)
                 if adaptive:
-                    acc["lu_w"].addcmul_(lu, ws[i] if sparse else ws[i + 1])
+                    a_w.addcmul_(lu, ws[i] if sparse else ws[i + 1])
                 if not sparse:
-                    acc["lu_x"].addcmul_(lu, xs[i])
+                    a_x.addcmul_(lu, xs[i])
             if need_lw:
-                acc["lw_u"].addcmul_(lw, uc if sparse else up)
-                acc["lw_sp"].addcmul_(lw, sp)
+                b_u.addcmul_(lw, uc if sparse else up)
+                b_sp.addcmul_(lw, sp)
                 if adaptive:
-                    acc["lw_wp"].addcmul_(lw, ws[i])
+                    b_wp.addcmul_(lw, ws[i])
             lwn = lw
     sums = {k: v.sum(0) for k, v in acc.items()}
     s_prev = None
@@ -357,12 +365,12 @@ def finish_grads(
     return D if needs[0] else None, g_alpha, g_beta, g_a, g_b, g_v, g_u0, g_w0, g_s0
 
 
-def _add_grads(buf: Tensor, g: Steps | None, g_final: Tensor | None, i: int, steps: int) -> None:
-    """Add the incoming gradient of step ``i`` (and the final-state one at the last step)."""
-    if g is not None:
-        buf.add_(g[i])
-    if i == steps - 1 and g_final is not None:
-        buf.add_(g_final)
+def _per_step(g: Tensor | None, g_final: Tensor | None, steps: int) -> list[Tensor | None]:
+    """Per-step views of an incoming ``(B, T, N)`` gradient, the final-state one added last."""
+    out: list[Tensor | None] = [None] * steps if g is None else list(g.unbind(1))
+    if g_final is not None:
+        out[-1] = g_final if out[-1] is None else out[-1] + g_final
+    return out
 
 
 class _AdLIFScan(torch.autograd.Function):
@@ -377,7 +385,7 @@ class _AdLIFScan(torch.autograd.Function):
         ctx.set_materialize_grads(False)
         ctx.threshold, ctx.variant, ctx.surrogate = threshold, variant, surrogate
         ctx.save_for_backward(x if variant == "sparch" else None, alpha, beta, a, b, recurrent,
-                              U, W, S.bool(), u0, w0, s0)
+                              U, W, S.to(torch.uint8), u0, w0, s0)
         w_last = W[:, -1].clone() if W is not None else torch.zeros_like(u0)
         if traces:
             w_tr = W if W is not None else torch.zeros_like(U)
