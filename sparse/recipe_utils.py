@@ -16,6 +16,7 @@ Everything here is generic: nothing knows about a particular corpus.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 import sys
@@ -106,8 +107,8 @@ def override_keys(overrides: str | Mapping[str, Any] | None) -> list[str]:
     return re.findall(r"^([A-Za-z_][\w.-]*)\s*:", overrides, flags=re.MULTILINE)
 
 
-def _load_yaml(path: Path, overrides: str) -> dict[str, Any]:
-    """Load HyperPyYAML, turning a bad override into a :class:`RecipeError`."""
+def _load_yaml(path: Path, overrides: str, user_keys: list[str] | None = None) -> dict[str, Any]:
+    """Load HyperPyYAML, turning a failure to build an object into a :class:`RecipeError`."""
     from hyperpyyaml import load_hyperpyyaml
 
     try:
@@ -115,7 +116,7 @@ def _load_yaml(path: Path, overrides: str) -> dict[str, Any]:
             return load_hyperpyyaml(stream, overrides)
     except (ValueError, KeyError, TypeError, AttributeError, ImportError) as err:
         raise RecipeError(
-            f"cannot load {path} with overrides {override_keys(overrides) or '(none)'}: "
+            f"cannot build the objects of {path} (overrides: {user_keys or 'none'}): "
             f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err) else ''}"
         ) from err
     except Exception as err:  # ruamel / yaml syntax errors have many classes
@@ -166,6 +167,19 @@ def check_override_types(
             )
 
 
+def _override_error(path: Path, message: str, kind: str) -> str:
+    """One-line description of an override HyperPyYAML rejected."""
+    unknown = re.search(r"Override '([^']+)' not found in: (\[.*\])", message)
+    if unknown:
+        key = unknown.group(1)
+        known = re.findall(r"'([^']+)'", unknown.group(2))
+        close = difflib.get_close_matches(key, known, n=3)
+        hint = f"; did you mean {', '.join('--' + k for k in close)}?" if close else ""
+        return f"unknown hyperparameter --{key} (not a key of {path}){hint}"
+    first = message.strip().splitlines()[0] if message.strip() else kind
+    return f"bad hyperparameter override for {path}: {first}"
+
+
 def _plain_view(path: Path, overrides: str) -> dict[str, Any]:
     """The YAML with references and overrides resolved but no object built (tags become None).
 
@@ -186,10 +200,7 @@ def _plain_view(path: Path, overrides: str) -> dict[str, Any]:
         yaml.Constructor = _Constructor
         return dict(yaml.load(text) or {})
     except (ValueError, KeyError, TypeError) as err:
-        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise RecipeError(
-            f"bad hyperparameter override(s) {override_keys(overrides)} for {path}: {message}"
-        ) from err
+        raise RecipeError(_override_error(path, str(err), type(err).__name__)) from err
     except Exception as err:  # ruamel's parser and scanner errors
         if "yaml" in type(err).__module__:
             flat = " ".join(str(err).split())
@@ -251,7 +262,7 @@ def load_recipe_hparams(
         merged = {k: v for k, v in block.items() if k not in user_keys}
         text = "\n".join(f"{k}: {_yaml_scalar(v)}" for k, v in merged.items())
         overrides = "\n".join(filter(None, [text, overrides]))
-    return _load_yaml(path, overrides), sample_mode
+    return _load_yaml(path, overrides, user_keys), sample_mode
 
 
 def _yaml_scalar(value: Any) -> str:

@@ -93,11 +93,11 @@ def run_in_process(argv: list[str], capsys) -> tuple[int, str]:
 def test_end_to_end_and_same_seed_same_dev_per(sample_slice, tmp_path, capsys):
     outs = [tmp_path / "a", tmp_path / "b"]
     for out in outs:
-        code, err = run_in_process(slice_args(sample_slice, out, "--number_of_epochs=2"), capsys)
+        code, err = run_in_process(slice_args(sample_slice, out, "--number_of_epochs=1"), capsys)
         assert code == 0, err
     first = outs[0]
     assert list((first / "save").glob("CKPT+*/model.ckpt")), "no checkpoint saved"
-    assert len(valid_values(first / "train_log.txt", "PER")) == 2
+    assert len(valid_values(first / "train_log.txt", "PER")) == 1
     assert "rate_cortex3" in (first / "train_log.txt").read_text()
     assert "PER" in (first / "test_per.txt").read_text()
     assert (first / "save" / "label_encoder.txt").is_file()
@@ -176,7 +176,7 @@ def _intra_epoch_checkpoint(save: Path) -> Path | None:
     for folder in save.glob("CKPT+*"):
         meta = folder / "CKPT.yaml"
         if meta.is_file() and "end-of-epoch: false" in meta.read_text() \
-                and (folder / "dataloader-TRAIN.ckpt").is_file():
+                and (folder / "optimizer.ckpt").is_file():
             return folder
     return None
 
@@ -193,7 +193,7 @@ def test_sigkill_mid_epoch_then_resume_completes(tmp_path):
         time.sleep(0.05)
         ckpt = _intra_epoch_checkpoint(out / "save")
     assert ckpt is not None, "no intra-epoch checkpoint appeared"
-    time.sleep(0.5)  # let the checkpointer finish writing the folder
+    time.sleep(0.2)  # let the last file be flushed
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (out / "test_per.txt").exists(), "run finished before it could be killed"
