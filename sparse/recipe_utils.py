@@ -258,7 +258,9 @@ def load_recipe_hparams(
         block = dict(plain.get(sample_key) or {})
         unknown = sorted(set(block) - set(plain))
         if unknown:
-            raise RecipeError(f"{path}: keys of '{sample_key}:' not defined at top level: {unknown}")
+            raise RecipeError(
+                f"{path}: keys of '{sample_key}:' not defined at top level: {unknown}"
+            )
         merged = {k: v for k, v in block.items() if k not in user_keys}
         text = "\n".join(f"{k}: {_yaml_scalar(v)}" for k, v in merged.items())
         overrides = "\n".join(filter(None, [text, overrides]))

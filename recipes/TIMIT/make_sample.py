@@ -13,7 +13,8 @@ What the script does, in order:
 2. Splits by speaker: ``train`` and ``dev`` come from disjoint speakers of the official train
    side, ``test`` from speakers of the official test side.
 3. Trims leading and trailing silence (energy below ``max - trim_db`` dB in 20 ms frames), keeping
-   ``margin_s`` seconds of context on each side, and keeps utterances no longer than ``max_seconds``.
+   ``margin_s`` seconds of context on each side, and keeps utterances no longer than
+   ``max_seconds``.
 4. Maps phones to TIMIT-39: lower case, ``AO → aa``, ``ZH → sh`` (the CMU set has no ``dx``).
    A ``sil`` is added at the start (end) when at least ``sil_min_s`` of silence is kept there,
    as TIMIT transcriptions begin and end with ``h#`` (folded to ``sil``).

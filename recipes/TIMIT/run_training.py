@@ -3,7 +3,7 @@
 
 Usage (from the repository root)::
 
-    python recipes/TIMIT/run_training.py hparams/timit_train.yaml                    # bundled sample
+    python recipes/TIMIT/run_training.py hparams/timit_train.yaml               # bundled sample
     python recipes/TIMIT/run_training.py hparams/timit_train.yaml --data_folder=/path/to/TIMIT
 
 Without ``--data_folder`` the bundled speechocean762 sample (``recipes/TIMIT/sample``) is used

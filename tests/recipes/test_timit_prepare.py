@@ -26,8 +26,10 @@ def _load(name: str):
 
 tp = _load("timit_prepare")
 
-PHN = [("h#", 0, 800), ("sh", 800, 1600), ("ix", 1600, 2400), ("q", 2400, 2600),
-       ("hv", 2600, 3200), ("pau", 3200, 3600), ("epi", 3600, 4000), ("h#", 4000, 4800)]  # fmt: skip
+PHN = [
+    ("h#", 0, 800), ("sh", 800, 1600), ("ix", 1600, 2400), ("q", 2400, 2600),
+    ("hv", 2600, 3200), ("pau", 3200, 3600), ("epi", 3600, 4000), ("h#", 4000, 4800),
+]  # fmt: skip
 
 SPEAKERS = {  # split folder, region, speaker, expected split
     "train": [("TRAIN", "DR1", "FCJF0"), ("TRAIN", "DR2", "MABC0")],

@@ -1,4 +1,4 @@
-"""Shared recipe helpers used by the TIMIT recipe: YAML loading with a sample block, noise, errors."""
+"""Shared recipe helpers used by the TIMIT recipe: YAML with a sample block, noise, errors."""
 
 from __future__ import annotations
 
@@ -52,7 +52,10 @@ def test_sample_block_applies_only_without_data_and_cli_wins(hp_file):
 
 @pytest.mark.parametrize(
     "override,pattern",
-    [("epochs: many", r"--epochs='many': expected int"), ("lrate: 1", r"unknown hyperparameter --lrate")],
+    [
+        ("epochs: many", r"--epochs='many': expected int"),
+        ("lrate: 1", r"unknown hyperparameter --lrate"),
+    ],
 )
 def test_bad_overrides_raise_recipe_error(hp_file, override, pattern):
     with pytest.raises(RecipeError, match=pattern):
@@ -61,8 +64,10 @@ def test_bad_overrides_raise_recipe_error(hp_file, override, pattern):
 
 def test_run_recipe_prints_one_line_and_exits_2(capsys):
     def main():
-        raise RecipeError("Caught RecipeError in DataLoader worker process 0.\nOriginal Traceback "
-                          "(most recent call last):\n  File x\nRecipeError: cannot read audio file a.flac")
+        raise RecipeError(
+            "Caught RecipeError in DataLoader worker process 0.\nOriginal Traceback "
+            "(most recent call last):\n  File x\nRecipeError: cannot read audio file a.flac"
+        )
 
     with pytest.raises(SystemExit) as stop:
         run_recipe(main, prog="prog")
