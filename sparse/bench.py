@@ -62,29 +62,43 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(make_step: Callable[[], Step], device: torch.device, repeats: int) -> tuple[float, float]:
-    """Median seconds of one fwd+bwd step and its memory in MiB (see module docstring)."""
-    step = make_step()
-    step()  # warm-up (allocations, kernel compilation)
+def _timed(step: Step, device: torch.device) -> float:
+    t0 = time.perf_counter()
+    step()
     _sync(device)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
+    return time.perf_counter() - t0
+
+
+def _memory(step: Step, device: torch.device) -> float:
+    """Memory of one fwd+bwd step in MiB (see module docstring)."""
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         base = torch.cuda.memory_allocated(device)
         step()
         _sync(device)
-        mem = (torch.cuda.max_memory_allocated(device) - base) / 2**20
-    else:
-        counter = [0]
-        with _saved_bytes(counter):
-            step()
-        mem = counter[0] / 2**20
-    return statistics.median(times), mem
+        return (torch.cuda.max_memory_allocated(device) - base) / 2**20
+    counter = [0]
+    with _saved_bytes(counter):
+        step()
+    return counter[0] / 2**20
+
+
+def measure(makers: dict[str, Callable[[], Step]], device: torch.device,
+            repeats: int) -> dict[str, tuple[float, float]]:
+    """Median seconds of one fwd+bwd step and its memory in MiB, per entry of ``makers``.
+
+    The repeats of the different entries are interleaved, so that a change of machine
+    load affects all of them alike and their ratios stay meaningful.
+    """
+    steps = {name: make() for name, make in makers.items()}
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for name, step in steps.items():
+        _timed(step, device)  # warm-up (allocations, kernel compilation)
+    for _ in range(repeats):
+        for name, step in steps.items():
+            times[name].append(_timed(step, device))
+    return {name: (statistics.median(times[name]), _memory(step, device))
+            for name, step in steps.items()}
 
 
 def _layer_step(layer: torch.nn.Module, x: Tensor) -> Step:
@@ -206,14 +220,13 @@ def run_engine(argv: Sequence[str]) -> None:
     print("|---|---|---:|---:|---:|")
     factories = workloads(args.batch, steps, device)
     for wl in args.workloads.split(","):
-        ref_time = None
-        for name in names:
-            t, mem = measure(lambda wl=wl, name=name: factories[wl](name), device, args.repeats)
-            ref_time = t if name == "reference" else ref_time
-            ratio = f"{ref_time / t:.1f}x" if ref_time else "-"
-            print(f"| {wl} | {name} | {t:.4f} | {mem:.1f} | {ratio} |", flush=True)
-    for label, make in _third_party_rows(args.batch, steps, device).items():
-        t, mem = measure(make, device, args.repeats)
+        makers = {name: (lambda wl=wl, name=name: factories[wl](name)) for name in names}
+        results = measure(makers, device, args.repeats)
+        ref_time = results["reference"][0]
+        for name, (t, mem) in results.items():
+            print(f"| {wl} | {name} | {t:.4f} | {mem:.1f} | {ref_time / t:.1f}x |", flush=True)
+    for label, (t, mem) in measure(_third_party_rows(args.batch, steps, device), device,
+                                   args.repeats).items():
         print(f"| {label} | - | {t:.4f} | {mem:.1f} | - |", flush=True)
 
 
