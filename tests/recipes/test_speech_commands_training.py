@@ -92,9 +92,10 @@ def test_analysis_of_the_short_run(trained):
         [
             f"--output_folder={trained}",
             *TINY,
-            "--num_utterances=4",
+            "--num_utterances=2",
             "--n_surrogates=20",
             "--figure_surrogates=20",
+            "--dpi=40",
         ],
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
