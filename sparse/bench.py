@@ -147,7 +147,9 @@ def workloads(batch: int, steps: int, device: torch.device) -> dict[str, Callabl
     return {"lif": lif, "radlif": radlif, "encoder": encoder}
 
 
-def _third_party_rows(batch: int, steps: int, device: torch.device) -> dict[str, Callable[[], Step]]:
+def _third_party_rows(
+    batch: int, steps: int, device: torch.device
+) -> dict[str, Callable[[], Step]]:
     """snnTorch / SpikingJelly equivalents of workload (a), when installed."""
     rows: dict[str, Callable[[], Step]] = {}
     try:
@@ -177,7 +179,8 @@ def _third_party_rows(batch: int, steps: int, device: torch.device) -> dict[str,
     else:
         def sj_lif() -> Step:
             backend = "triton" if device.type == "cuda" else "torch"
-            node = sj_neuron.LIFNode(tau=5.0, v_reset=None, step_mode="m", backend=backend).to(device)
+            node = sj_neuron.LIFNode(tau=5.0, v_reset=None, step_mode="m", backend=backend)
+            node = node.to(device)
             x = (torch.rand(steps, batch, 1184, device=device) * 1.2).requires_grad_()
 
             def step() -> None:

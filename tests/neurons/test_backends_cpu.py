@@ -1,4 +1,4 @@
-"""The ``cpu`` back-end against the reference loop: spikes identical, everything else within 1e-5."""
+"""The ``cpu`` back-end against the reference loop: spikes identical, the rest within 1e-5."""
 
 from __future__ import annotations
 

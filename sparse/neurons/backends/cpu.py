@@ -223,7 +223,8 @@ def _backward(
     sbs = [s0, *s_bool.unbind(1)]  # spikes entering step i: sbs[i]
     xs = None if x is None else x.unbind(1)
     gu_t, gw_t, gs_t = final
-    gss, gus, gws = _per_step(gs, gs_t, steps), _per_step(gu, gu_t, steps), _per_step(gw, gw_t, steps)
+    gss = _per_step(gs, gs_t, steps)
+    gus, gws = _per_step(gu, gu_t, steps), _per_step(gw, gw_t, steps)
     sg_fn = SURROGATES[surrogate]
     zero = U.new_zeros(batch, n)
     ls, xb, sp = (U.new_empty(batch, n) for _ in range(3))

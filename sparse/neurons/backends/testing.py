@@ -150,7 +150,8 @@ def compare(case: Case, scan: Callable[..., ScanResult], *, tol: float = 1e-5,
         if g is None:
             continue
         scale = max(1.0, float(r.abs().max()))
-        torch.testing.assert_close(g, r, rtol=tol, atol=tol * scale, msg=lambda m, n=name: f"{n}: {m}")
+        torch.testing.assert_close(g, r, rtol=tol, atol=tol * scale,
+                                   msg=lambda m, n=name: f"{n}: {m}")
 
 
 def compare_zero_adaptation(scan: Callable[..., ScanResult], device: str | torch.device = "cpu",
