@@ -58,7 +58,7 @@ SAMPLE_FOLDER = HERE / "sample_fsdd"
 class KWSBrain(sb.Brain):
     """SpeechBrain ``Brain`` for utterance classification with a spiking encoder."""
 
-    def compute_forward(self, batch, stage):
+    def compute_forward(self, batch, stage: sb.Stage) -> tuple[torch.Tensor, list, torch.Tensor]:
         """Waveforms -> (class probabilities (B, C), spikes list of (B, T', N), lengths (B,))."""
         batch = batch.to(self.device)
         wavs, lens = batch.sig
@@ -69,7 +69,7 @@ class KWSBrain(sb.Brain):
         probs, spikes = self.modules.model(feats)  # (B, 1, C), time-averaged softmax
         return probs.squeeze(1), spikes, lens
 
-    def compute_objectives(self, predictions, batch, stage):
+    def compute_objectives(self, predictions: tuple, batch, stage: sb.Stage) -> torch.Tensor:
         """NLL of the time-averaged readout distribution (+ firing-rate penalty in training)."""
         probs, spikes, lens = predictions
         labels = batch.label_encoded.data.reshape(-1)
@@ -95,20 +95,20 @@ class KWSBrain(sb.Brain):
             self.confusion += counts.reshape(n, n)
         return loss
 
-    def on_fit_batch_end(self, batch, outputs, loss, should_step):
+    def on_fit_batch_end(self, batch, outputs, loss: torch.Tensor, should_step: bool) -> None:
         """Project the neuron parameters back into their ranges after each optimiser step."""
         if should_step:
             model = getattr(self.modules.model, "module", self.modules.model)
             model.project_parameters_()
 
-    def on_stage_start(self, stage, epoch=None):
+    def on_stage_start(self, stage: sb.Stage, epoch: int | None = None) -> None:
         """Reset the accuracy counters, the confusion matrix and the rate meter."""
         self.correct, self.total = 0, 0
         self.rate_meter = FiringRateMeter()
         n = len(self.hparams.label_encoder)
         self.confusion = torch.zeros(n, n, dtype=torch.long)
 
-    def on_stage_end(self, stage, stage_loss, epoch=None):
+    def on_stage_end(self, stage: sb.Stage, stage_loss: float, epoch: int | None = None) -> None:
         """Log loss, accuracy and rates; anneal, checkpoint on valid; report on test."""
         stats = {"loss": stage_loss, "accuracy": 100.0 * self.correct / max(self.total, 1)}
         stats.update(

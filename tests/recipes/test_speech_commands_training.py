@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -118,7 +119,11 @@ def test_bad_data_folder_is_one_clear_line(tmp_path):
 
 def test_load_clip_resamples_and_pads(tmp_path):
     pytest.importorskip("speechbrain")
-    from run_training import load_clip
+    # by file path: another recipe's run_training.py may already be in sys.modules
+    spec = importlib.util.spec_from_file_location("sc_run_training", RECIPE / "run_training.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    load_clip = module.load_clip
 
     path = tmp_path / "a.flac"
     sf.write(path, 0.5 * np.ones(4000, dtype=np.float32), 8000)
