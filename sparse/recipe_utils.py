@@ -12,11 +12,14 @@ Everything here is generic: nothing knows about a particular corpus.
   for SpeechBrain's ``AddNoise(noise_funct=...)``, so augmentation needs no noise download.
 * :func:`check_audio_files` validates a manifest's audio up front.
 * :class:`FiringRateMeter` averages per-population firing rates over an epoch for logging.
+* :func:`set_aside_incomplete_checkpoints` and :func:`wrap_ddp_cpu` work around two SpeechBrain
+  1.1.2 gaps (a kill while saving; DDP on CPU).
 """
 
 from __future__ import annotations
 
 import difflib
+import logging
 import math
 import re
 import sys
@@ -37,9 +40,13 @@ __all__ = [
     "generated_noise_like",
     "check_audio_files",
     "FiringRateMeter",
+    "set_aside_incomplete_checkpoints",
+    "wrap_ddp_cpu",
 ]
 
 EXIT_CODE_USER_ERROR = 2
+
+logger = logging.getLogger(__name__)
 
 
 class RecipeError(Exception):
@@ -425,3 +432,49 @@ class FiringRateMeter:
     def summary(self, prefix: str = "") -> dict[str, float]:
         """Mean rate per population, in Hz, keyed ``prefix + name``."""
         return {prefix + k: self._sums[k] / self._weight[k] for k in self._sums}
+
+
+def set_aside_incomplete_checkpoints(
+    checkpoints_dir: str | Path, recoverables: Iterable[str]
+) -> None:
+    """Rename ``CKPT+*`` folders that lack a recoverable's file so they are never loaded.
+
+    SpeechBrain writes ``CKPT.yaml`` first and the parameter files after it; a process killed in
+    between leaves a folder that recovery would pick and fail on. Call it on the main process
+    before ``Checkpointer.recover_if_possible`` (e.g. at the start of ``Brain.on_fit_start``).
+
+    Parameters
+    ----------
+    checkpoints_dir : str or Path
+        The checkpointer's folder.
+    recoverables : iterable of str
+        Names whose ``<name>.ckpt`` file every complete checkpoint holds.
+    """
+    for folder in sorted(Path(checkpoints_dir).glob("CKPT+*")):
+        present = {f.stem for f in folder.iterdir()}
+        missing = [name for name in recoverables if name not in present]
+        if missing:
+            target = folder.with_name("incomplete-" + folder.name)
+            folder.rename(target)
+            logger.warning("checkpoint %s lacks %s; moved to %s", folder, missing, target)
+
+
+def wrap_ddp_cpu(modules: torch.nn.ModuleDict, *, find_unused_parameters: bool = False) -> None:
+    """Wrap trainable modules in DDP for CPU (gloo) without converting BatchNorm.
+
+    SpeechBrain 1.1.2 turns every BatchNorm into ``SyncBatchNorm`` under DDP, which PyTorch runs
+    on GPUs only; on CPU each process keeps its own batch statistics instead. Use it from a
+    ``Brain._wrap_distributed`` override when ``torch.device(self.device).type == "cpu"``.
+
+    Parameters
+    ----------
+    modules : torch.nn.ModuleDict
+        ``Brain.modules``; entries with trainable parameters are replaced in place.
+    find_unused_parameters : bool
+        Passed to ``DistributedDataParallel``.
+    """
+    for name, module in modules.items():
+        if any(p.requires_grad for p in module.parameters()):
+            modules[name] = torch.nn.parallel.DistributedDataParallel(
+                module, device_ids=None, find_unused_parameters=find_unused_parameters
+            )

@@ -42,6 +42,8 @@ from sparse.recipe_utils import (  # noqa: E402
     RecipeError,
     load_recipe_hparams,
     run_recipe,
+    set_aside_incomplete_checkpoints,
+    wrap_ddp_cpu,
 )
 from sparse.regularization import firing_rate_penalty, firing_rates  # noqa: E402
 
@@ -67,11 +69,7 @@ class SpikingCTCBrain(sb.Brain):
         if not (self.distributed_launch and torch.device(self.device).type == "cpu"):
             super()._wrap_distributed()
             return
-        for name, module in self.modules.items():
-            if any(p.requires_grad for p in module.parameters()):
-                self.modules[name] = torch.nn.parallel.DistributedDataParallel(
-                    module, device_ids=None, find_unused_parameters=self.find_unused_parameters
-                )
+        wrap_ddp_cpu(self.modules, find_unused_parameters=self.find_unused_parameters)
 
     def compute_forward(self, batch, stage):
         """Waveforms ``(B, S)`` → CTC log-probabilities ``(B', T_ctc, vocab)`` and spikes.
@@ -181,21 +179,6 @@ class SpikingCTCBrain(sb.Brain):
                     out.write("\nPER stats:\n")
                     self.per_metrics.write_stats(out)
                 logger.info("PER stats written to %s", self.hparams.test_wer_file)
-
-
-def set_aside_incomplete_checkpoints(checkpoints_dir: str | Path, recoverables) -> None:
-    """Rename ``CKPT+*`` folders that lack a recoverable's file so they are never loaded.
-
-    SpeechBrain writes ``CKPT.yaml`` first and the parameter files after it; a process killed in
-    between leaves a folder that recovery would pick and fail on.
-    """
-    for folder in sorted(Path(checkpoints_dir).glob("CKPT+*")):
-        present = {f.stem for f in folder.iterdir()}
-        missing = [name for name in recoverables if name not in present]
-        if missing:
-            target = folder.with_name("incomplete-" + folder.name)
-            folder.rename(target)
-            logger.warning("checkpoint %s lacks %s; moved to %s", folder, missing, target)
 
 
 def make_label_encoder(hparams: dict) -> sb.dataio.encoder.CTCTextEncoder:

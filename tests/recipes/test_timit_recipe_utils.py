@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from sparse.recipe_utils import (
     load_recipe_hparams,
     pink_noise_like,
     run_recipe,
+    set_aside_incomplete_checkpoints,
 )
 
 YAML = """
@@ -92,16 +92,12 @@ def test_pink_noise_has_falling_spectrum_white_is_flat():
 
 
 def test_incomplete_checkpoints_are_set_aside(tmp_path):
-    script = Path(__file__).resolve().parents[2] / "recipes" / "TIMIT" / "run_training.py"
-    spec = importlib.util.spec_from_file_location("timit_run_training_utils", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     good, partial = tmp_path / "CKPT+1", tmp_path / "CKPT+2"
     for folder, names in ((good, ["model", "brain"]), (partial, ["model"])):
         folder.mkdir()
         (folder / "CKPT.yaml").write_text("end-of-epoch: false\n")
         for name in names:
             (folder / f"{name}.ckpt").write_bytes(b"x")
-    module.set_aside_incomplete_checkpoints(tmp_path, {"model": None, "brain": None})
+    set_aside_incomplete_checkpoints(tmp_path, {"model": None, "brain": None})
     assert good.is_dir() and not partial.exists()
     assert (tmp_path / "incomplete-CKPT+2").is_dir()
