@@ -196,11 +196,24 @@ def test_sigkill_mid_epoch_then_resume_completes(tmp_path):
     time.sleep(0.2)  # let the last file be flushed
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert not (out / "test_per.txt").exists(), "run finished before it could be killed"
+    left = _intra_epoch_checkpoint(out / "save")
+    assert left is not None, "the run was not killed in the middle of the epoch"
     resumed = _cli(args)
     _, err = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, err[-2000:]
-    log = (out / "log.txt").read_text()
-    assert re.search(r"Loading a checkpoint from .*CKPT\+", log.split("Beginning experiment")[-1])
+    second_run = (out / "log.txt").read_text().split("Beginning experiment")[-1]
+    assert f"Loading a checkpoint from {left}" in second_run
+    assert len(valid_values(out / "train_log.txt", "PER")) == 1
+    assert (out / "test_per.txt").is_file()
+
+
+def test_torchrun_two_cpu_processes_gloo(sample_slice, tmp_path):
+    out = tmp_path / "ddp"
+    args = slice_args(sample_slice, out, "--number_of_epochs=1", "--device=cpu",
+                      "--distributed_backend=gloo")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc_per_node=2", str(SCRIPT), *args]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
     assert len(valid_values(out / "train_log.txt", "PER")) == 1
     assert (out / "test_per.txt").is_file()
