@@ -29,15 +29,21 @@ def make_datasets(hparams: dict, data_folder: Path) -> dict:
     """Prepare the manifests (official lists) and build the feature datasets."""
     try:
         prepare_speech_commands(
-            data_folder, hparams["manifest_folder"], task=hparams["prepare_task"],
+            data_folder,
+            hparams["manifest_folder"],
+            task=hparams["prepare_task"],
             unknown_fraction=hparams["unknown_fraction"],
-            silence_fraction=hparams["silence_fraction"], seed=hparams["seed"])
+            silence_fraction=hparams["silence_fraction"],
+            seed=hparams["seed"],
+        )
     except SpeechCommandsLayoutError as err:
         raise RecipeError(str(err)) from err
     datasets, labels = manifest_datasets(hparams["manifest_folder"], data_folder, hparams["n_mels"])
     if len(labels) != hparams["nb_outputs"]:
-        raise RecipeError(f"the data has {len(labels)} classes but nb_outputs is "
-                          f"{hparams['nb_outputs']}; pass --nb_outputs={len(labels)}")
+        raise RecipeError(
+            f"the data has {len(labels)} classes but nb_outputs is "
+            f"{hparams['nb_outputs']}; pass --nb_outputs={len(labels)}"
+        )
     return datasets
 
 
