@@ -274,6 +274,60 @@ def load_recipe_hparams(
     return _load_yaml(path, overrides, user_keys), sample_mode
 
 
+def split_overrides(overrides: str | None, first_keys: set[str]) -> tuple[str, str]:
+    r"""Split command-line override text into (overrides of ``first_keys``, all other overrides).
+
+    Examples
+    --------
+    >>> split_overrides("a: 1\nb: [2, 3]", {"a"})
+    ('a: 1', 'b: [2, 3]')
+    """
+    import json
+
+    import yaml
+
+    values = (yaml.safe_load(overrides) if overrides else None) or {}
+    first = {k: v for k, v in values.items() if k in first_keys}
+    rest = {k: v for k, v in values.items() if k not in first_keys}
+    return tuple("\n".join(f"{k}: {json.dumps(v)}" for k, v in d.items()) for d in (first, rest))
+
+
+def load_analysis_hparams(
+    analysis_file: str | Path,
+    overrides: str | None = None,
+    *,
+    use_sample: Callable[[Mapping[str, Any]], bool] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any], bool]:
+    """Load an analysis YAML and the training YAML it names, so the two cannot drift.
+
+    The analysis YAML names its training YAML in ``train_hparams`` (relative to itself).
+    Overrides of keys of the analysis YAML apply to it; all others go to the training YAML,
+    which is loaded by :func:`load_recipe_hparams` with the same sample-mode rule as training.
+
+    Returns
+    -------
+    analysis : dict
+        The analysis hyperparameters.
+    train : dict
+        The training hyperparameters (model, features, output folder).
+    sample_mode : bool
+        Whether the training YAML's sample block was applied.
+    """
+    from hyperpyyaml import load_hyperpyyaml
+
+    path = Path(analysis_file)
+    if not path.is_file():
+        raise RecipeError(f"hyperparameter file not found: {path}")
+    with open(path, encoding="utf-8") as fin:
+        mine, theirs = split_overrides(overrides, set(load_hyperpyyaml(fin)))
+    with open(path, encoding="utf-8") as fin:
+        analysis = load_hyperpyyaml(fin, mine)
+    train, sample_mode = load_recipe_hparams(
+        path.parent / analysis["train_hparams"], theirs, use_sample=use_sample
+    )
+    return analysis, train, sample_mode
+
+
 def _yaml_scalar(value: Any) -> str:
     """Write a plain value (number, bool, str, None, list) as inline YAML."""
     import json

@@ -17,13 +17,11 @@ so pass the overrides used for training. Everything is written by the shared ana
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from pathlib import Path
 
 import speechbrain as sb
 import torch
-from hyperpyyaml import load_hyperpyyaml
 from speechbrain.dataio.dataset import DynamicItemDataset
 
 HERE = Path(__file__).resolve().parent
@@ -32,30 +30,7 @@ sys.path.insert(0, str(HERE))
 from run_training import SAMPLE_FOLDER, load_clip, prepare_data  # noqa: E402
 
 from sparse.analysis.pipeline import run_analysis  # noqa: E402
-from sparse.recipe_utils import RecipeError, load_recipe_hparams, run_recipe  # noqa: E402
-
-
-def split_overrides(overrides: str, analysis_keys: set[str]) -> tuple[str, str]:
-    """Split command-line overrides into (analysis YAML text, training YAML text).
-
-    Parameters
-    ----------
-    overrides : str
-        YAML text from ``speechbrain.parse_arguments``.
-    analysis_keys : set of str
-        Top-level keys of the analysis YAML.
-
-    Returns
-    -------
-    tuple of str
-        One ``key: value`` line per override, for each YAML.
-    """
-    import yaml
-
-    values = (yaml.safe_load(overrides) if overrides else None) or {}
-    mine = {k: v for k, v in values.items() if k in analysis_keys}
-    theirs = {k: v for k, v in values.items() if k not in analysis_keys}
-    return tuple("\n".join(f"{k}: {json.dumps(v)}" for k, v in d.items()) for d in (mine, theirs))
+from sparse.recipe_utils import RecipeError, load_analysis_hparams, run_recipe  # noqa: E402
 
 
 def balanced_clips(csv_path: str, n: int) -> list[str]:
@@ -110,15 +85,8 @@ def clips(train_hp: dict, cfg: dict, data_folder: Path) -> DynamicItemDataset:
 def main(argv: list[str] | None = None) -> None:
     """Load both YAMLs, prepare the manifests if needed, analyse, list the files written."""
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:] if argv is None else argv)
-    path = Path(hparams_file)
-    if not path.is_file():
-        raise RecipeError(f"hyperparameter file not found: {path}")
-    with open(path, encoding="utf-8") as fin:
-        mine, theirs = split_overrides(overrides, set(load_hyperpyyaml(fin)))
-    with open(path, encoding="utf-8") as fin:
-        cfg = load_hyperpyyaml(fin, mine)
-    train_hp, sample_mode = load_recipe_hparams(
-        path.parent / cfg["train_hparams"], theirs, use_sample=lambda hp: not hp.get("data_folder")
+    cfg, train_hp, sample_mode = load_analysis_hparams(
+        hparams_file, overrides, use_sample=lambda hp: not hp.get("data_folder")
     )
     data_folder = SAMPLE_FOLDER if sample_mode else Path(train_hp["data_folder"])
     prepare_data(train_hp, data_folder)  # no-op when the training run's manifests are current

@@ -14,14 +14,12 @@ others to the training YAML (pass the overrides used for training). Results go t
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
 
 import speechbrain as sb
 import torch
-from hyperpyyaml import load_hyperpyyaml
 from speechbrain.dataio.dataio import read_audio
 from speechbrain.dataio.dataset import DynamicItemDataset
 from speechbrain.utils.distributed import run_on_main
@@ -33,37 +31,16 @@ from run_training import SAMPLE_FOLDER, make_label_encoder, prepare_data  # noqa
 from timit_prepare import FOLD_61_TO_39  # noqa: E402
 
 from sparse.analysis.pipeline import run_analysis  # noqa: E402
-from sparse.recipe_utils import RecipeError, load_recipe_hparams, run_recipe  # noqa: E402
+from sparse.recipe_utils import RecipeError, load_analysis_hparams, run_recipe  # noqa: E402
 
 logger = logging.getLogger(__name__)
-
-
-def split_overrides(overrides: str, analysis_keys: set[str]) -> tuple[str, str]:
-    """Command-line overrides → (analysis YAML overrides, training YAML overrides)."""
-    import yaml
-
-    values = yaml.safe_load(overrides) if overrides else {}
-    values = values or {}
-    text = [{}, {}]
-    for key, value in values.items():
-        text[key not in analysis_keys][key] = value
-    return tuple("\n".join(f"{k}: {json.dumps(v)}" for k, v in part.items()) for part in text)
 
 
 def load_both(argv: list[str]) -> tuple[dict, dict, bool, dict]:
     """The analysis settings, the training hyperparameters, sample mode and run options."""
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
-    path = Path(hparams_file)
-    if not path.is_file():
-        raise RecipeError(f"hyperparameter file not found: {path}")
-    with open(path, encoding="utf-8") as fin:
-        keys = set(load_hyperpyyaml(fin))
-    mine, theirs = split_overrides(overrides, keys)
-    with open(path, encoding="utf-8") as fin:
-        cfg = load_hyperpyyaml(fin, mine)
-    train_file = path.parent / cfg["train_hparams"]
-    train_hp, sample_mode = load_recipe_hparams(
-        train_file, theirs, use_sample=lambda hp: hp.get("data_folder") is None
+    cfg, train_hp, sample_mode = load_analysis_hparams(
+        hparams_file, overrides, use_sample=lambda hp: hp.get("data_folder") is None
     )
     if sample_mode:
         train_hp["data_folder"] = str(SAMPLE_FOLDER)
