@@ -343,8 +343,8 @@ def prepare_data(hparams: dict, data_folder: Path) -> None:
 def main() -> None:
     """Parse arguments, prepare the data, train, and test the best-validation checkpoint."""
     hparams, data_folder, run_opts, hparams_file, overrides = load_hparams(sys.argv[1:])
-    if hparams.get("cpu_threads"):
-        torch.set_num_threads(int(hparams["cpu_threads"]))
+    if hparams.get("num_threads"):
+        torch.set_num_threads(int(hparams["num_threads"]))
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],
         hyperparams_to_save=hparams_file,

@@ -27,7 +27,7 @@ TINY = [  # a small, fast model: the recipe's plumbing is under test, not its ac
     "--batch_size=8",
     "--train_subset=0.05",
     "--eval_subset=0.1",
-    "--cpu_threads=1",
+    "--num_threads=1",
 ]
 
 
