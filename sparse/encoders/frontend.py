@@ -169,7 +169,5 @@ class SpikingFrontEnd(nn.Module):
     @torch.no_grad()
     def project_parameters_(self) -> None:
         """Keep every neuron parameter inside its range and masks applied (after an optimiser step)."""
-        for module in self.modules():
-            if module is not self and hasattr(module, "project_parameters_") \
-                    and not isinstance(module, MultilayeredSpiking):
-                module.project_parameters_()
+        self.nerve.neurons.project_parameters_()
+        self.cortex.project_parameters_()

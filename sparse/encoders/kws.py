@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import torch  # noqa: F401  (doctest namespace)
+import torch
 from torch import Tensor
 
 from ..neurons.modules import ReadoutLayer
@@ -40,6 +40,12 @@ class KWSEncoder(SpikingFrontEnd):
             dropout=0.0, normalization="batchnorm", use_bias=True,
             reduction=readout_reduction, backend=kwargs.get("backend", "auto"),
         )
+
+    @torch.no_grad()
+    def project_parameters_(self) -> None:
+        """Project the front end's neuron parameters and clamp the readout decay (after a step)."""
+        super().project_parameters_()
+        self.readout.project_parameters_()
 
     def forward(self, feats: Tensor) -> tuple[Tensor, list[Tensor]]:
         """``(class scores (B, 1, readout_features), all_spikes)``."""

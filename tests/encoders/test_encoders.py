@@ -1,5 +1,7 @@
 """Encoders: shapes for several dt/T, lengths, errors, YAML, a SpeechBrain Brain, determinism."""
 
+import math
+
 import pytest
 import torch
 from hyperpyyaml import load_hyperpyyaml
@@ -49,6 +51,14 @@ def test_kws_encoder_readout():
     assert out.shape == (3, 1, 7)
     assert torch.allclose(out.sum(-1), torch.ones(3, 1))
     assert len(spikes) == 3
+    with torch.no_grad():  # the encoder's projection reaches the readout and every neuron layer
+        model.readout.alpha.fill_(2.0)
+        model.cortex.layers[1].neurons.tau_u.fill_(-1.0)
+        model.nerve.neurons.tau_w.fill_(1e4)
+    model.project_parameters_()
+    assert model.readout.alpha.max() <= math.exp(-1 / 25)
+    assert model.cortex.layers[1].neurons.tau_u.min() == 3.0
+    assert model.nerve.neurons.tau_w.max() == 350.0
 
 
 def test_fibre_order_is_channel_fastest():
