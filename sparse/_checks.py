@@ -40,6 +40,8 @@ def as_list(name: str, value, length: int) -> list:
     """Broadcast a scalar to ``length`` entries, or check a list has exactly ``length`` entries."""
     if isinstance(value, (list, tuple)):
         if len(value) != length:
-            raise ValueError(f"{name} has {len(value)} entries but {length} are needed, one per layer")
+            raise ValueError(
+                f"{name} has {len(value)} entries but {length} are needed, one per layer"
+            )
         return list(value)
     return [value] * length

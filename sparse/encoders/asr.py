@@ -1,4 +1,4 @@
-"""SPARSE ASR encoder: auditory nerve -> AdLIF cortex -> pooling to the CTC rate -> phoneme features."""
+"""SPARSE ASR encoder: nerve -> AdLIF cortex -> pooling to the CTC rate -> phoneme features."""
 
 from __future__ import annotations
 
@@ -73,7 +73,8 @@ class ASREncoder(SpikingFrontEnd):
         sizes = [self.cortex.layer_sizes[-1]] + [int(phoneme_features)] * int(phoneme_num_layers)
         blocks = []
         for i in range(int(phoneme_num_layers)):
-            blocks += [nn.Linear(sizes[i], sizes[i + 1]), _activation(activation), nn.Dropout(dropout)]
+            linear = nn.Linear(sizes[i], sizes[i + 1])
+            blocks += [linear, _activation(activation), nn.Dropout(dropout)]
         self.phoneme = nn.Sequential(*blocks)
 
     def output_length(self, steps: int) -> int:

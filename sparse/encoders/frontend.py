@@ -94,7 +94,7 @@ class AuditoryNerve(nn.Module):
 
 
 class SpikingFrontEnd(nn.Module):
-    """Auditory nerve followed by the AdLIF cortex; base of :class:`ASREncoder` and :class:`KWSEncoder`.
+    """Auditory nerve and AdLIF cortex: the base of :class:`ASREncoder` and :class:`KWSEncoder`.
 
     Parameters are those of :class:`~sparse.ASREncoder` (see there).
     """
@@ -151,10 +151,11 @@ class SpikingFrontEnd(nn.Module):
             use_bias=True, normalization="batchnorm", return_all_spikes=True, **neuron_kwargs,
         )
         self.num_mel_bins = int(num_mel_bins)
-        self.population_names = ["nerve"] + [f"cortex{i + 1}" for i in range(len(self.cortex.layers))]
+        cortex_names = [f"cortex{i + 1}" for i in range(len(self.cortex.layers))]
+        self.population_names = ["nerve", *cortex_names]
 
     def spike_length(self, steps: int) -> int:
-        """Spike-train length ``T'`` for ``steps`` feature frames (``T + 8`` per 7-frame upstream conv)."""
+        """Spike-train length ``T'`` for ``steps`` frames (``T + 8`` per 7-frame upstream conv)."""
         return self.nerve.length(steps)
 
     def spikes(self, feats: Tensor) -> list[Tensor]:
@@ -168,6 +169,6 @@ class SpikingFrontEnd(nn.Module):
 
     @torch.no_grad()
     def project_parameters_(self) -> None:
-        """Keep every neuron parameter inside its range and masks applied (after an optimiser step)."""
+        """Keep neuron parameters in their ranges and masks applied (after an optimiser step)."""
         self.nerve.neurons.project_parameters_()
         self.cortex.project_parameters_()

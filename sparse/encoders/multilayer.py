@@ -75,7 +75,8 @@ class SpikingFCLayer(nn.Module):
         """Normalised input currents ``(B, T, O)``: the time-parallel part of the layer."""
         check_rank3(x, type(self).__name__)
         x = self.dropout(x)
-        return apply_norm(self.norm, nn.functional.linear(x, self.feedforward_weights(), self.W.bias))
+        current = nn.functional.linear(x, self.feedforward_weights(), self.W.bias)
+        return apply_norm(self.norm, current)
 
     @torch.no_grad()
     def project_parameters_(self) -> None:
@@ -172,7 +173,9 @@ class MultilayeredSpiking(nn.Module):
         for layer in self.layers:
             layer.project_parameters_()
 
-    def forward(self, x: Tensor, return_all: bool | None = None) -> Tensor | tuple[Tensor, list[Tensor]]:
+    def forward(
+        self, x: Tensor, return_all: bool | None = None
+    ) -> Tensor | tuple[Tensor, list[Tensor]]:
         """Last layer's spikes ``(B, T, O)``; with ``return_all`` also every layer's spikes."""
         check_rank3(x, type(self).__name__)
         spikes = []

@@ -179,7 +179,8 @@ def adlif_scan(
     try:
         step = STEPS[variant]
     except KeyError:
-        raise ValueError(f"unknown neuron variant {variant!r}; choose one of {sorted(STEPS)}") from None
+        choices = sorted(STEPS)
+        raise ValueError(f"unknown neuron variant {variant!r}; choose one of {choices}") from None
     batch, steps, n = x.shape
     if state is None:
         state = initial_state(batch, n, x)
@@ -192,7 +193,8 @@ def adlif_scan(
             ws.append(state.w)
     if steps == 0:
         empty = x.new_zeros(batch, 0, n)
-        return ScanResult(empty, state, empty if return_traces else None, empty if return_traces else None)
+        trace = empty if return_traces else None
+        return ScanResult(empty, state, trace, trace)
     return ScanResult(
         torch.stack(spikes, dim=1),
         state,

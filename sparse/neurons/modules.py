@@ -1,4 +1,4 @@
-"""``nn.Module`` wrappers of the neuron dynamics: they own parameters and masks, then call the engine.
+"""``nn.Module`` wrappers of the neuron dynamics: they own parameters and masks, call the engine.
 
 Parameter constraints are applied *out of place* in every forward pass
 (:meth:`AdLIFNeurons.effective_parameters`), so autograd sees them and the
@@ -64,7 +64,9 @@ def connection_mask(
             mask = flat.view(n, n)
     else:
         if lateral:
-            raise ValueError("lateral connectivity needs a square mask (in_features == out_features)")
+            raise ValueError(
+                "lateral connectivity needs a square mask (in_features == out_features)"
+            )
         mask = torch.rand(out_features, in_features, generator=generator) < portion
     if zero_diagonal:
         mask.fill_diagonal_(False)
@@ -212,7 +214,7 @@ class AdLIFNeurons(nn.Module):
         return None if self.V is None else self.V * self.rnn_mask
 
     def scan_parameters(self) -> AdLIFParameters:
-        """Per-step constants ``alpha = exp(-dt/tau_u)``, ``beta = exp(-dt/tau_w)``, ``a``, ``b``."""
+        """Per-step constants ``alpha = exp(-dt/tau_u)``, ``beta = exp(-dt/tau_w)``, ``a, b``."""
         c = self.effective_parameters()
         return AdLIFParameters(
             torch.exp(-self.dt / c.tau_u), torch.exp(-self.dt / c.tau_w), c.a, c.b, self.threshold
