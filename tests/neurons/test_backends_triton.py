@@ -32,30 +32,95 @@ CASES = [
     dict(variant="sparse", recurrent=True, steps=3, drive="silent"),
     dict(variant="sparch", recurrent=True, steps=3, drive="saturated", with_state=True,
          dtype=torch.float64),
+    # recurrent kernels: every surrogate in both variants, T = 1, and drives that silence a
+    # whole block of neurons ("inhibit": strongly negative input) so that forward tiles of
+    # silent presynaptic rows and backward tiles of zero surrogate derivative are skipped
+    dict(variant="sparse", recurrent=True, with_state=True, traces=True, surrogate="triangle",
+         steps=6),
+    dict(variant="sparch", recurrent=True, with_state=True, traces=True,
+         surrogate="fast_sigmoid"),
+    dict(variant="sparse", recurrent=True, steps=1, with_state=True, surrogate="triangle"),
+    dict(variant="sparch", recurrent=True, steps=1, with_state=True, traces=True),
+    dict(variant="sparse", recurrent=True, drive="saturated", with_state=True, traces=True),
+    dict(variant="sparse", recurrent=True, steps=6, inhibit=(0, 16), traces=True),
+    dict(variant="sparch", recurrent=True, steps=6, inhibit=(16, 20), with_state=True,
+         surrogate="triangle"),
+    dict(variant="sparse", recurrent=True, steps=6, inhibit=(16, 20), surrogate="fast_sigmoid"),
 ]
+SHAPE = dict(batch=2, n=20)  # n = 20: one full and one partial block of 16 when interpreted
+
+
+def make(cfg: dict, device: torch.device):
+    """The :class:`~sparse.neurons.backends.testing.Case` of one configuration."""
+    from sparse.neurons.backends.testing import make_case
+
+    cfg = dict(cfg)
+    steps = cfg.pop("steps", 4 if cfg.get("recurrent") else 7)
+    inhibit = cfg.pop("inhibit", None)
+    cfg.setdefault("sfa_portion", 0.5)
+    case = make_case(torch.Generator().manual_seed(21), device=device, steps=steps, **SHAPE,
+                     **cfg)
+    if inhibit is not None:
+        x = case.x.detach().clone()
+        x[..., slice(*inhibit)] = -20.0
+        case.x = x.requires_grad_()
+    return case
 
 
 def run_case(cfg: dict, device: torch.device) -> None:
     """Compare the Triton scan with the reference for one configuration."""
-    from sparse.neurons.backends.testing import compare, make_case
+    from sparse.neurons.backends.testing import compare
     from sparse.neurons.backends.triton_ops import adlif_scan_triton
 
-    cfg = dict(cfg)
-    shape = dict(batch=2, steps=cfg.pop("steps", 4 if cfg.get("recurrent") else 7), n=20)
-    gen = torch.Generator().manual_seed(21)
-    cfg.setdefault("sfa_portion", 0.5)
-    compare(make_case(gen, device=device, **shape, **cfg), adlif_scan_triton)
+    compare(make(cfg, device), adlif_scan_triton)
+
+
+def recurrent_paths(cfg: dict, block: int) -> set[str]:
+    """Tile paths of the recurrent kernels that ``cfg`` takes, found from the reference.
+
+    Forward k-blocks: "fwd skip" (no presynaptic spike), "fwd mixed" (some rows masked
+    off), "fwd full". Backward j-blocks (steps with a successor): "bwd skip" (surrogate
+    derivative zero on the whole block), "bwd mixed", "bwd full".
+    """
+    from sparse.neurons import functional as F
+    from sparse.neurons.state import AdLIFState
+    from sparse.neurons.surrogate import surrogate_grad
+
+    case = make(cfg, torch.device("cpu"))
+    state = None if case.state is None else AdLIFState(*case.state)
+    with torch.no_grad():
+        out = F.adlif_scan(case.x, case.params(), case.V, state, variant=case.variant,
+                           return_traces=True)
+    s0 = torch.zeros_like(out.spikes[:, 0]) if state is None else state.s
+    s_prev = torch.cat([s0[:, None], out.spikes[:, :-1]], 1) != 0
+    live = (surrogate_grad(out.u - case.threshold, case.surrogate) != 0)[:, :-1]
+    paths = set()
+    for name, flags in (("fwd", s_prev), ("bwd", live)):
+        for k0 in range(0, flags.shape[-1], block):
+            count = flags[..., k0:k0 + block].sum(-1).flatten().tolist()
+            width = min(block, flags.shape[-1] - k0)
+            paths |= {f"{name} " + ("skip" if c == 0 else "full" if c == width else "mixed")
+                      for c in count}
+    return paths
 
 
 def _main() -> int:
     """Child-process entry point: run every case on CPU, report failures, exit 1 if any."""
+    from sparse.neurons.backends import triton_ops
     from sparse.neurons.backends.testing import compare_zero_adaptation
-    from sparse.neurons.backends.triton_ops import adlif_scan_triton
 
     failed = 0
+    # the cases must reach every tile path of the recurrent kernels, or they prove nothing
+    assert triton_ops.BLOCK_REC == triton_ops.BLOCK_K
+    paths = set().union(*(recurrent_paths(cfg, triton_ops.BLOCK_K) for cfg in CASES
+                          if cfg.get("recurrent")))
+    missing = {f"{d} {k}" for d in ("fwd", "bwd") for k in ("skip", "mixed", "full")} - paths
+    if missing:
+        failed += 1
+        print(f"FAILED: no case takes the recurrent tile paths {sorted(missing)}")
     for rec in (False, True):
         try:
-            compare_zero_adaptation(adlif_scan_triton, recurrent=rec)
+            compare_zero_adaptation(triton_ops.adlif_scan_triton, recurrent=rec)
         except Exception:
             failed += 1
             print(f"FAILED zero adaptation (recurrent={rec})\n{traceback.format_exc()}")

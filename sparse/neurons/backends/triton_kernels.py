@@ -6,15 +6,32 @@ per-row outputs are ``(B, N)``; parameters ``(N,)``. Spikes are also written as
 
 * ``*_ff`` kernels (no recurrence): one program per ``(batch row, block of
   neurons)``; the state lives in registers and the program loops over time.
-* ``*_rec`` kernels (recurrent matrix ``V``): one program per batch row that loops
-  over time and, inside each step, over blocks of neurons; ``V`` is streamed in
-  tiles from L2 each step and the previous spikes are re-read from the program's
-  own output row, with a CTA barrier (``tl.debug_barrier``) between steps. Forward
-  tiles whose input spikes are all zero are skipped (binary spikes).
+* ``*_rec`` kernels (recurrent matrix ``V``, ``nn.Linear`` convention): one program per
+  batch row that loops over time and, inside each step, over blocks of neurons. The
+  previous step's values are re-read from the program's own output rows, with a CTA
+  barrier (``tl.debug_barrier``) between steps so that every thread sees them.
+
+The recurrent matrix is passed transposed and contiguous, ``Vt = V.T`` (row ``k`` holds
+the weights leaving presynaptic neuron ``k``), and streamed from L2 every step in tiles
+whose loads are masked row by row, so that the traffic per step is proportional to
+activity instead of ``N * N`` (masked-off lanes issue no memory transactions on a GPU,
+and each row that is loaded is one contiguous, coalesced segment):
+
+* forward, ``rec = s_{t-1} V^T``: tile ``Vt[k-block, j-block]``, only the rows ``k``
+  whose previous spike is non-zero, so with binary spikes the traffic is proportional
+  to the firing rate; k-blocks without any spike are skipped outright;
+* backward, ``ls_rec = d_{t+1} V``, i.e. ``ls_rec[j] = Vt[j, :] . d_{t+1}``: the spike
+  adjoint enters the recursion only as ``sigma'(u_t - theta) * ls`` (:func:`_adjoint`;
+  the gradient of the initial spikes is computed from ``lu_1`` outside the kernels), so
+  for surrogates with compact support (boxcar, triangle) only the rows ``j`` with a
+  non-zero surrogate derivative are loaded (traffic proportional to the fraction of
+  neurons near threshold), and j-blocks without any are skipped. The fast sigmoid has
+  no zeros: every row is loaded.
 
 Loops are ``while`` loops: Triton 3.6's interpreter cannot run ``range`` over a
 runtime bound with NumPy >= 2.4, and the GPU compiler handles both alike (the
-next input is prefetched by hand in the feed-forward kernel).
+next input is prefetched by hand in the feed-forward kernel). Offsets into ``(B, T, N)``
+buffers and into ``Vt`` are int64.
 
 Elementwise arithmetic follows the reference operation order; launch with
 ``enable_fp_fusion=False`` so that no FMA contraction changes the rounding.
@@ -95,7 +112,7 @@ def adlif_fwd_ff(x_ptr, u_ptr, w_ptr, s_ptr, bits_ptr, u0_ptr, w0_ptr, s0_ptr,
     beta = tl.load(beta_ptr + offs, mask=mask, other=0.0)
     a = tl.load(a_ptr + offs, mask=mask, other=0.0)
     b = tl.load(b_ptr + offs, mask=mask, other=0.0)
-    row = pid_b * N + offs
+    row = pid_b.to(tl.int64) * N + offs
     up = tl.load(u0_ptr + row, mask=mask, other=0.0)
     wp = _load_if(w0_ptr + row, mask, ADAPTIVE, BLOCK, alpha.dtype)
     sp = tl.load(s0_ptr + row, mask=mask, other=0.0)
@@ -120,13 +137,13 @@ def adlif_fwd_ff(x_ptr, u_ptr, w_ptr, s_ptr, bits_ptr, u0_ptr, w0_ptr, s0_ptr,
 
 @triton.jit
 def adlif_fwd_rec(x_ptr, u_ptr, w_ptr, s_ptr, bits_ptr, u0_ptr, w0_ptr, s0_ptr,
-                  alpha_ptr, beta_ptr, a_ptr, b_ptr, v_ptr, threshold, T, N,
+                  alpha_ptr, beta_ptr, a_ptr, b_ptr, vt_ptr, threshold, T, N,
                   SPARSE: tl.constexpr, ADAPTIVE: tl.constexpr, BLOCK: tl.constexpr,
                   BLOCK_K: tl.constexpr):
-    """Forward scan with recurrence ``V`` ``(N, N)`` (nn.Linear convention); grid ``(B,)``."""
+    """Forward scan with recurrence; ``vt`` is ``V.T`` contiguous ``(N, N)``; grid ``(B,)``."""
     pid_b = tl.program_id(0)
     base = pid_b.to(tl.int64) * T * N
-    init = pid_b * N
+    init = pid_b.to(tl.int64) * N
     t = 0
     while t < T:
         n0 = 0
@@ -148,16 +165,18 @@ def adlif_fwd_rec(x_ptr, u_ptr, w_ptr, s_ptr, bits_ptr, u0_ptr, w0_ptr, s0_ptr,
                 wp = _load_if(w_ptr + prev + offs, mask, ADAPTIVE, BLOCK, alpha.dtype)
                 sp = tl.load(s_ptr + prev + offs, mask=mask, other=0.0)
                 prev_s = s_ptr + prev
+            # rec[j] = sum_k s_{t-1}[k] Vt[k, j]; only the rows of neurons that spiked are read
             rec = tl.zeros([BLOCK], dtype=up.dtype)
             k0 = 0
             while k0 < N:
                 koffs = k0 + tl.arange(0, BLOCK_K)
-                kmask = koffs < N
-                sk = tl.load(prev_s + koffs, mask=kmask, other=0.0)
-                if tl.max(tl.abs(sk), axis=0) > 0:  # binary spikes: skip silent tiles
-                    v = tl.load(v_ptr + offs[:, None] * N + koffs[None, :],
-                                mask=mask[:, None] & kmask[None, :], other=0.0)
-                    rec += tl.sum(v * sk[None, :], axis=1)
+                sk = tl.load(prev_s + koffs, mask=koffs < N, other=0.0)
+                fired = sk != 0
+                if tl.max(fired.to(tl.int32), axis=0) > 0:  # whole silent block: no loads
+                    rows = koffs.to(tl.int64) * N
+                    v = tl.load(vt_ptr + rows[:, None] + offs[None, :],
+                                mask=fired[:, None] & mask[None, :], other=0.0)
+                    rec += tl.sum(v * sk[:, None], axis=0)
                 k0 += BLOCK_K
             xt = tl.load(x_ptr + base + t * N + offs, mask=mask, other=0.0)
             u, w = _step(xt, rec, up, wp, sp, alpha, beta, a, b, SPARSE, ADAPTIVE, True)
@@ -169,14 +188,18 @@ def adlif_fwd_rec(x_ptr, u_ptr, w_ptr, s_ptr, bits_ptr, u0_ptr, w0_ptr, s0_ptr,
             tl.store(s_ptr + ptr, spike.to(u.dtype), mask=mask)
             tl.store(bits_ptr + ptr, spike.to(tl.uint8), mask=mask)
             n0 += BLOCK
-        tl.debug_barrier()
+        tl.debug_barrier()  # step t's rows are read by every thread at step t + 1
         t += 1
 
 
 @triton.jit
 def _adjoint(lun, lwn, ls_rec, uc, sg, gs, gu, gw, alpha, beta, a, b,
              SPARSE: tl.constexpr, ADAPTIVE: tl.constexpr):
-    """One reverse step: ``(lu_t, lw_t, d_t)`` from ``(lu_{t+1}, lw_{t+1})`` (cpu.py docstring)."""
+    """One reverse step: ``(lu_t, lw_t, d_t)`` from ``(lu_{t+1}, lw_{t+1})`` (cpu.py docstring).
+
+    ``ls`` (hence ``ls_rec``) is used only through ``sg * ls``: where ``sg`` is zero
+    :func:`adlif_bwd_rec` may pass any finite ``ls_rec`` (it passes zero, unloaded).
+    """
     ls = ls_rec - alpha * lun + gs
     if SPARSE:
         if ADAPTIVE:
@@ -215,7 +238,7 @@ def adlif_bwd_ff(x_ptr, u_ptr, w_ptr, bits_ptr, u0_ptr, w0_ptr, s0_ptr,
     beta = tl.load(beta_ptr + offs, mask=mask, other=0.0)
     a = tl.load(a_ptr + offs, mask=mask, other=0.0)
     b = tl.load(b_ptr + offs, mask=mask, other=0.0)
-    row = pid_b * N + offs
+    row = pid_b.to(tl.int64) * N + offs
     base = pid_b.to(tl.int64) * T * N + offs
     lun = tl.zeros([BLOCK], dtype=alpha.dtype)
     lwn = tl.zeros([BLOCK], dtype=alpha.dtype)
@@ -254,7 +277,7 @@ def adlif_bwd_ff(x_ptr, u_ptr, w_ptr, bits_ptr, u0_ptr, w0_ptr, s0_ptr,
         acc6 += lw * wp
         lun, lwn = lu, lw
         t -= 1
-    arow = pid_b * 7 * N + offs
+    arow = pid_b.to(tl.int64) * 7 * N + offs
     tl.store(acc_ptr + arow, acc0, mask=mask)
     tl.store(acc_ptr + arow + N, acc1, mask=mask)
     tl.store(acc_ptr + arow + 2 * N, acc2, mask=mask)
@@ -267,23 +290,23 @@ def adlif_bwd_ff(x_ptr, u_ptr, w_ptr, bits_ptr, u0_ptr, w0_ptr, s0_ptr,
 
 @triton.jit
 def adlif_bwd_rec(x_ptr, u_ptr, w_ptr, bits_ptr, u0_ptr, w0_ptr, s0_ptr,
-                  alpha_ptr, beta_ptr, a_ptr, b_ptr, v_ptr, gs_ptr, gu_ptr, gw_ptr,
+                  alpha_ptr, beta_ptr, a_ptr, b_ptr, vt_ptr, gs_ptr, gu_ptr, gw_ptr,
                   lu_ptr, d_ptr, acc_ptr, lw_ptr, threshold, T, N,
                   SPARSE: tl.constexpr, ADAPTIVE: tl.constexpr, SURROGATE: tl.constexpr,
                   HAS_GU: tl.constexpr, HAS_GW: tl.constexpr, BLOCK: tl.constexpr,
                   BLOCK_K: tl.constexpr):
-    """Backward scan with recurrence; grid ``(B,)``.
+    """Backward scan with recurrence; ``vt`` is ``V.T`` contiguous ``(N, N)``; grid ``(B,)``.
 
     As :func:`adlif_bwd_ff`; ``acc`` ``(B, 7, N)`` must be zero on entry, ``lw``
     ``(B, 2, N)`` is zeroed scratch whose slot 0 holds ``lw_1`` on exit.
     """
     pid_b = tl.program_id(0)
     base = pid_b.to(tl.int64) * T * N
-    row0 = pid_b * N
+    row0 = pid_b.to(tl.int64) * N
     t = T - 1
     while t >= 0:
-        cur = pid_b * 2 * N + (t % 2) * N
-        nxt = pid_b * 2 * N + ((t + 1) % 2) * N
+        cur = pid_b.to(tl.int64) * 2 * N + (t % 2) * N
+        nxt = pid_b.to(tl.int64) * 2 * N + ((t + 1) % 2) * N
         n0 = 0
         while n0 < N:
             offs = n0 + tl.arange(0, BLOCK)
@@ -294,20 +317,27 @@ def adlif_bwd_rec(x_ptr, u_ptr, w_ptr, bits_ptr, u0_ptr, w0_ptr, s0_ptr,
             b = tl.load(b_ptr + offs, mask=mask, other=0.0)
             ptr = base + t * N + offs
             uc = tl.load(u_ptr + ptr, mask=mask, other=0.0)
+            sg = _surrogate(uc - threshold, SURROGATE)
             ls_rec = tl.zeros([BLOCK], dtype=uc.dtype)
             if t < T - 1:
                 lun = tl.load(lu_ptr + ptr + N, mask=mask, other=0.0)
                 lwn = tl.load(lw_ptr + nxt + offs, mask=mask, other=0.0)
-                # (d_{t+1} V)_j over all rows i, in tiles of V[k-block, offs]
-                k0 = 0
-                while k0 < N:
-                    koffs = k0 + tl.arange(0, BLOCK_K)
-                    kmask = koffs < N
-                    dk = tl.load(d_ptr + base + (t + 1) * N + koffs, mask=kmask, other=0.0)
-                    v = tl.load(v_ptr + koffs[:, None] * N + offs[None, :],
-                                mask=kmask[:, None] & mask[None, :], other=0.0)
-                    ls_rec += tl.sum(v * dk[:, None], axis=0)
-                    k0 += BLOCK_K
+                # ls_rec[j] = sum_i d_{t+1}[i] Vt[j, i], needed only where sg[j] != 0 (_adjoint)
+                live = mask
+                if SURROGATE != 1:  # compact support; the fast sigmoid is never zero
+                    live = live & (sg != 0)
+                if tl.max(live.to(tl.int32), axis=0) > 0:  # no live row: no loads
+                    rows = offs.to(tl.int64) * N
+                    dnext = d_ptr + base + (t + 1) * N
+                    k0 = 0
+                    while k0 < N:
+                        koffs = k0 + tl.arange(0, BLOCK_K)
+                        kmask = koffs < N
+                        dk = tl.load(dnext + koffs, mask=kmask, other=0.0)
+                        v = tl.load(vt_ptr + rows[:, None] + koffs[None, :],
+                                    mask=live[:, None] & kmask[None, :], other=0.0)
+                        ls_rec += tl.sum(v * dk[None, :], axis=1)
+                        k0 += BLOCK_K
             else:
                 lun = tl.zeros([BLOCK], dtype=uc.dtype)
                 lwn = tl.zeros([BLOCK], dtype=uc.dtype)
@@ -319,7 +349,6 @@ def adlif_bwd_rec(x_ptr, u_ptr, w_ptr, bits_ptr, u0_ptr, w0_ptr, s0_ptr,
                 up = tl.load(u0_ptr + row0 + offs, mask=mask, other=0.0)
                 sp = tl.load(s0_ptr + row0 + offs, mask=mask, other=0.0)
                 wp = _load_if(w0_ptr + row0 + offs, mask, ADAPTIVE, BLOCK, uc.dtype)
-            sg = _surrogate(uc - threshold, SURROGATE)
             gs = tl.load(gs_ptr + ptr, mask=mask, other=0.0)
             gu = tl.load(gu_ptr + ptr, mask=mask, other=0.0) if HAS_GU else 0.0
             gw = tl.load(gw_ptr + ptr, mask=mask, other=0.0) if HAS_GW else 0.0
@@ -328,7 +357,7 @@ def adlif_bwd_rec(x_ptr, u_ptr, w_ptr, bits_ptr, u0_ptr, w0_ptr, s0_ptr,
             tl.store(lu_ptr + ptr, lu, mask=mask)
             tl.store(d_ptr + ptr, d, mask=mask)
             tl.store(lw_ptr + cur + offs, lw, mask=mask)
-            arow = acc_ptr + pid_b * 7 * N + offs
+            arow = acc_ptr + pid_b.to(tl.int64) * 7 * N + offs
             _acc_add(arow, lu * up, mask)
             _acc_add(arow + N, lu * sp, mask)
             _acc_add(arow + 4 * N, lw * sp, mask)
@@ -342,5 +371,5 @@ def adlif_bwd_rec(x_ptr, u_ptr, w_ptr, bits_ptr, u0_ptr, w0_ptr, s0_ptr,
                 _acc_add(arow + 3 * N, lu * tl.load(x_ptr + ptr, mask=mask, other=0.0), mask)
                 _acc_add(arow + 5 * N, lw * up, mask)
             n0 += BLOCK
-        tl.debug_barrier()
+        tl.debug_barrier()  # d_t and lw_t are read by every thread at step t - 1
         t -= 1

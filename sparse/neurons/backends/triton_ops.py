@@ -8,6 +8,9 @@ the first call of the ``"triton"`` back-end. Two custom ops:
 * ``sparse::adlif_bwd`` -> ``(lu, d, partial sums (B, 7, N), lw_1 (B, N))``,
 
 each with a fake (meta) implementation, and ``register_autograd`` gluing them together.
+Both ops take ``V`` in the ``nn.Linear`` convention and hand the kernels ``V.T``
+contiguous (one ``N x N`` copy per call), the layout in which the rows a kernel skips
+(silent presynaptic neurons forward, zero surrogate derivatives backward) are contiguous.
 The parameter reductions and the recurrent gradient (one GEMM ``d^T s_prev``) are
 finished in PyTorch by :func:`sparse.neurons.backends.cpu.finish_grads`, shared with
 the ``cpu`` back-end. Only ``float`` thresholds are supported. The non-spiking readout
@@ -76,7 +79,8 @@ def adlif_fwd(
         K.adlif_fwd_ff[grid](*args, threshold, steps, n, SPARSE=sparse, ADAPTIVE=adaptive,
                              BLOCK=BLOCK_FF, **_opts())
     else:
-        K.adlif_fwd_rec[(batch,)](*args, recurrent, threshold, steps, n, SPARSE=sparse,
+        vt = recurrent.T.contiguous()  # rows = presynaptic neurons (triton_kernels docstring)
+        K.adlif_fwd_rec[(batch,)](*args, vt, threshold, steps, n, SPARSE=sparse,
                                   ADAPTIVE=adaptive, BLOCK=BLOCK_REC, BLOCK_K=BLOCK_K, **_opts())
     w_last = W[:, -1].clone() if adaptive else x.new_zeros(batch, n)
     return S, U, W, bits, w_last
@@ -113,7 +117,8 @@ def adlif_bwd(
                              **_opts())
     else:
         lw = U.new_zeros(batch, 2, n)
-        K.adlif_bwd_rec[(batch,)](*head, recurrent, *tail, lw, threshold, steps, n, **flags,
+        vt = recurrent.T.contiguous()
+        K.adlif_bwd_rec[(batch,)](*head, vt, *tail, lw, threshold, steps, n, **flags,
                                   BLOCK=BLOCK_REC, BLOCK_K=BLOCK_K, **_opts())
         l1w = lw[:, 0].contiguous()
     return LU, D, acc, l1w
