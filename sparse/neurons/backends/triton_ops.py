@@ -44,12 +44,18 @@ _INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 BLOCK_FF = 16 if _INTERPRET else 128
 BLOCK_REC = 16 if _INTERPRET else 64
 BLOCK_K = 16 if _INTERPRET else 64
+#: Warps of the recurrent kernels. Their grid is one program per batch row, so more warps
+#: put more loads in flight; with 4, the 64 x 64 float32 backward tile spills registers
+#: when ``N % 16 != 0`` (ptxas for sm_90), with 8 neither kernel spills.
+NUM_WARPS_REC = 8
 
 
-def _opts() -> dict:
+def _opts(recurrent: bool = False) -> dict:
     """Launch options: no FMA contraction, so the rounding matches the reference."""
     if _INTERPRET:
         return {}
+    if recurrent:
+        return {"enable_fp_fusion": False, "num_warps": NUM_WARPS_REC}
     return {"enable_fp_fusion": False}
 
 
@@ -81,7 +87,8 @@ def adlif_fwd(
     else:
         vt = recurrent.T.contiguous()  # rows = presynaptic neurons (triton_kernels docstring)
         K.adlif_fwd_rec[(batch,)](*args, vt, threshold, steps, n, SPARSE=sparse,
-                                  ADAPTIVE=adaptive, BLOCK=BLOCK_REC, BLOCK_K=BLOCK_K, **_opts())
+                                  ADAPTIVE=adaptive, BLOCK=BLOCK_REC, BLOCK_K=BLOCK_K,
+                                  **_opts(True))
     w_last = W[:, -1].clone() if adaptive else x.new_zeros(batch, n)
     return S, U, W, bits, w_last
 
@@ -119,7 +126,7 @@ def adlif_bwd(
         lw = U.new_zeros(batch, 2, n)
         vt = recurrent.T.contiguous()
         K.adlif_bwd_rec[(batch,)](*head, vt, *tail, lw, threshold, steps, n, **flags,
-                                  BLOCK=BLOCK_REC, BLOCK_K=BLOCK_K, **_opts())
+                                  BLOCK=BLOCK_REC, BLOCK_K=BLOCK_K, **_opts(True))
         l1w = lw[:, 0].contiguous()
     return LU, D, acc, l1w
 
