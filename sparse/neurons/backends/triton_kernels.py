@@ -118,7 +118,7 @@ def adlif_fwd_ff(x_ptr, u_ptr, w_ptr, s_ptr, bits_ptr, u0_ptr, w0_ptr, s0_ptr,
     sp = tl.load(s0_ptr + row, mask=mask, other=0.0)
     base = pid_b.to(tl.int64) * T * N + offs
     x_next = tl.load(x_ptr + base, mask=mask, other=0.0)
-    t = 0
+    t = tl.full([], 0, tl.int64)  # t * N may pass 2**31
     while t < T:
         ptr = base + t * N
         xt = x_next
@@ -144,7 +144,7 @@ def adlif_fwd_rec(x_ptr, u_ptr, w_ptr, s_ptr, bits_ptr, u0_ptr, w0_ptr, s0_ptr,
     pid_b = tl.program_id(0)
     base = pid_b.to(tl.int64) * T * N
     init = pid_b.to(tl.int64) * N
-    t = 0
+    t = tl.full([], 0, tl.int64)  # t * N may pass 2**31
     while t < T:
         n0 = 0
         while n0 < N:
@@ -244,7 +244,7 @@ def adlif_bwd_ff(x_ptr, u_ptr, w_ptr, bits_ptr, u0_ptr, w0_ptr, s0_ptr,
     lwn = tl.zeros([BLOCK], dtype=alpha.dtype)
     acc0 = tl.zeros([BLOCK], dtype=alpha.dtype)
     acc1, acc2, acc3, acc4, acc5, acc6 = acc0, acc0, acc0, acc0, acc0, acc0
-    t = T - 1
+    t = tl.full([], 0, tl.int64) + (T - 1)  # t * N may pass 2**31
     while t >= 0:
         ptr = base + t * N
         uc = tl.load(u_ptr + ptr, mask=mask, other=0.0)
@@ -303,7 +303,7 @@ def adlif_bwd_rec(x_ptr, u_ptr, w_ptr, bits_ptr, u0_ptr, w0_ptr, s0_ptr,
     pid_b = tl.program_id(0)
     base = pid_b.to(tl.int64) * T * N
     row0 = pid_b.to(tl.int64) * N
-    t = T - 1
+    t = tl.full([], 0, tl.int64) + (T - 1)  # t * N may pass 2**31
     while t >= 0:
         cur = pid_b.to(tl.int64) * 2 * N + (t % 2) * N
         nxt = pid_b.to(tl.int64) * 2 * N + ((t + 1) % 2) * N

@@ -51,7 +51,7 @@ NUM_WARPS_REC = 8
 
 
 def _opts(recurrent: bool = False) -> dict:
-    """Launch options: no FMA contraction, so the rounding matches the reference."""
+    """Launch options: no FMA contraction (rounding as the reference), warps (recurrent)."""
     if _INTERPRET:
         return {}
     if recurrent:
