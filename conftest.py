@@ -10,3 +10,6 @@ if importlib.util.find_spec("triton") is None:
         "sparse/neurons/backends/triton_kernels.py",
         "sparse/neurons/backends/triton_ops.py",
     ]
+# Likewise the compiled CPU loops import Numba at module level; without it the eager loop runs.
+if importlib.util.find_spec("numba") is None:
+    collect_ignore += ["sparse/neurons/backends/cpu_kernels.py"]
