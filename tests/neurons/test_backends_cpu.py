@@ -210,3 +210,28 @@ def test_wide_recurrent_layer_many_steps():
         case = make_case(gen, batch=4, steps=80, n=96, variant=variant, recurrent=True,
                          with_state=True, traces=True)
         compare(case, SCAN)
+
+
+def test_broken_numba_falls_back_to_the_eager_loop(monkeypatch):
+    """A failing import of the compiled loops warns once and the scan still matches."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def failing(name, *args, **kwargs):
+        fromlist = kwargs.get("fromlist") or (args[2] if len(args) > 2 else None) or ()
+        if name.endswith("cpu_kernels") or "cpu_kernels" in fromlist:
+            raise ImportError("simulated broken numba")
+        return real_import(name, *args, **kwargs)
+
+    cpu._load_kernels.cache_clear()
+    monkeypatch.setattr(cpu, "USE_COMPILED", True)
+    monkeypatch.setattr(builtins, "__import__", failing)
+    try:
+        with pytest.warns(RuntimeWarning, match="eager loop"):
+            assert cpu.compiled_kernels(torch.zeros(1, 2, 3), 1.0) is None
+        gen = torch.Generator().manual_seed(3)
+        compare(make_case(gen, batch=2, steps=5, n=4, recurrent=True), SCAN)
+    finally:
+        monkeypatch.undo()
+        cpu._load_kernels.cache_clear()

@@ -45,7 +45,9 @@ zero (plain LIF) skip the adaptation variable in the forward pass.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
@@ -98,8 +100,22 @@ def compiled_kernels(x: Tensor, threshold: float | Tensor) -> ModuleType | None:
         return None
     if isinstance(threshold, Tensor) and threshold.numel() != 1:
         return None
-    from . import cpu_kernels  # lazy: importing Numba takes about a second
+    return _load_kernels()
 
+
+@functools.cache
+def _load_kernels() -> ModuleType | None:
+    """Import :mod:`.cpu_kernels` once (Numba's import takes about a second).
+
+    A broken Numba installation, or no writable cache directory for the compiled
+    code, must not stop training: warn once and use the eager loop.
+    """
+    try:
+        from . import cpu_kernels
+    except Exception as err:  # noqa: BLE001 - any failure of the optional fast path
+        warnings.warn(f"compiled CPU neuron loops unavailable ({type(err).__name__}: {err}); "
+                      "using the eager loop", RuntimeWarning, stacklevel=3)
+        return None
     return cpu_kernels
 
 
