@@ -68,10 +68,10 @@ class AuditoryNerve(nn.Module):
         self.num_fibres = freq * in_ch
         self.neurons = AdLIFNeurons(self.num_fibres, dropout=dropout, **neuron_kwargs)
 
-    def _pad_time(self, x: Tensor) -> Tensor:
+    def _time_pads(self) -> tuple[int, int]:
+        """Frames ``(left, right)`` padded on the time axis before each conv."""
         kt = self.kernel_time
-        left, right = (kt, kt) if self.time_padding == "upstream" else ((kt - 1) // 2, kt // 2)
-        return nn.functional.pad(x, (0, 0, left, right))
+        return (kt, kt) if self.time_padding == "upstream" else ((kt - 1) // 2, kt // 2)
 
     def length(self, steps: int) -> int:
         """Number of output steps ``T'`` for ``steps`` input frames."""
@@ -79,14 +79,22 @@ class AuditoryNerve(nn.Module):
         return int(steps) + grow * len(self.convs)
 
     def currents(self, feats: Tensor) -> Tensor:
-        """Fibre input currents ``(B, T', C*F')`` for features ``(B, T, F)``."""
-        x = feats.unsqueeze(1)  # (B, 1, T, F)
+        """Fibre input currents ``(B, T', F'*C)`` for features ``(B, T, F)``.
+
+        The maps live in memory as ``(B, T, F, C)`` and every conv runs channels-last, so the
+        ``(F', C)`` LayerNorm, the dropout and the final flatten need no permuting copy.
+        """
+        left, right = self._time_pads()
+        x = feats.unsqueeze(-1)  # (B, T, F, 1)
         for conv, norm in zip(self.convs, self.norms, strict=True):
-            x = conv(self._pad_time(x))  # (B, C, T', F')
-            x = self.activation(norm(x.permute(0, 2, 3, 1)))  # (B, T', F', C)
-            x = x.permute(0, 3, 1, 2)
-        x = self.dropout(x.permute(0, 3, 1, 2))  # (B, F', C, T'): drop (utt, freq) planes
-        return x.permute(0, 3, 1, 2).flatten(2)  # (B, T', F'*C), channel fastest
+            x = nn.functional.pad(x, (0, 0, 0, 0, left, right))  # (B, T + pad, F, C_in)
+            # (B, C_in, T, F) view with channels-last strides: the conv keeps that layout
+            x = conv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)  # (B, T', F', C)
+            x = self.activation(norm(x))
+        # Dropout2d on the (B, F', T', C) view drops (utterance, frequency-bin) planes; its
+        # product keeps the (B, T', F', C) memory order, so the flatten below is a view
+        x = self.dropout(x.permute(0, 2, 1, 3)).permute(0, 2, 1, 3)
+        return x.flatten(2)  # (B, T', F'*C), channel fastest
 
     def forward(self, feats: Tensor) -> Tensor:
         """Nerve spikes ``(B, T', C*F')``."""

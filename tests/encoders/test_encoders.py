@@ -66,7 +66,7 @@ def test_fibre_order_is_channel_fastest():
     feats = torch.rand(1, 12, 20)
     current = model.nerve.currents(feats)  # (1, T', F'*C)
     x = feats.unsqueeze(1)
-    x = model.nerve.convs[0](model.nerve._pad_time(x))
+    x = model.nerve.convs[0](torch.nn.functional.pad(x, (0, 0, *model.nerve._time_pads())))
     x = model.nerve.activation(model.nerve.norms[0](x.permute(0, 2, 3, 1)))  # (B, T', F', C)
     f, c = 3, 1
     assert torch.allclose(current[0, :, f * 2 + c], x[0, :, f, c])
