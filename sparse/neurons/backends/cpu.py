@@ -120,15 +120,18 @@ def _load_kernels() -> ModuleType | None:
 
 
 @contextmanager
-def compiled_threads(batch: int) -> Iterator[None]:
-    """Run the block with ``min(torch threads, batch)`` Numba threads (one batch row each)."""
+def compiled_threads(batch: int) -> Iterator[int]:
+    """Run the block with ``min(torch threads, batch)`` Numba threads; yields that number.
+
+    The compiled loops split the batch into that many chunks of rows, one per thread.
+    """
     import numba
 
     previous = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), batch,
-                                     numba.config.NUMBA_NUM_THREADS)))
+    threads = max(1, min(torch.get_num_threads(), batch, numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(threads)
     try:
-        yield
+        yield threads
     finally:
         numba.set_num_threads(previous)
 
@@ -240,13 +243,14 @@ def _run_forward(
     if kernels is not None:
         n = x.shape[-1]
         vt = x.new_empty(0, 0) if recurrent is None else recurrent.T
-        with compiled_threads(x.shape[0]):
+        with compiled_threads(x.shape[0]) as chunks:
             kernels.scan_forward(
                 _np(x), _np(alpha.expand(n)), _np((1.0 - alpha).expand(n)), _np(beta.expand(n)),
                 _np(a.expand(n)), _np(b.expand(n)), _np(((1.0 - beta) * a).expand(n)), _np(vt),
                 _np(_initial(x, u0)), _np(_initial(x, w0)), _np(_initial(x, s0)),
                 _scalar(threshold, x.dtype), variant == "sparse", adaptive,
-                recurrent is not None, _np(U), _np(x.new_empty(0, 0, 0) if W is None else W),
+                recurrent is not None, chunks, _np(U),
+                _np(x.new_empty(0, 0, 0) if W is None else W),
                 _np(S))
         return U, W, S
     ws = None if W is None else _steps(_initial(x, w0), W)
@@ -398,11 +402,11 @@ def _backward_compiled(
     none3 = U.new_empty(0, 0, 0)
     LU = torch.empty_like(U)
     D = LU if sparse else torch.empty_like(U)
-    acc = U.new_zeros(batch, len(kernels.ACC_KEYS), n)
     l1w = U.new_empty(batch, n)
     vt = U.new_empty(0, 0) if recurrent is None else recurrent.T
     consts = torch.tensor([0.0, 1.0, 10.0], dtype=U.dtype)  # zero, one, fast-sigmoid slope
-    with compiled_threads(batch):
+    with compiled_threads(batch) as chunks:
+        acc = U.new_empty(chunks, len(kernels.ACC_KEYS), n)
         kernels.scan_backward(
             _np(none3 if x is None else x), _np(U), _np(none3 if W is None else W), _np(s_bool),
             _np(u0), _np(w0), _np(s0), _np(alpha.expand(n)), _np((1.0 - alpha).expand(n)),
@@ -410,7 +414,7 @@ def _backward_compiled(
             _np((beta * b if sparse else b).expand(n)), _np(vt),
             *(_np(none3 if g is None else g) for g in (gs, gu, gw)), _np(consts),
             _scalar(threshold, U.dtype), SURROGATE_IDS[surrogate], sparse, W is not None,
-            recurrent is not None, gs is not None, gu is not None, gw is not None,
+            recurrent is not None, gs is not None, gu is not None, gw is not None, chunks,
             _np(LU), _np(D), _np(acc), _np(l1w))
     sums = dict(zip(kernels.ACC_KEYS, acc.sum(0).unbind(0), strict=True))
     s_prev = None

@@ -13,8 +13,10 @@ layer offers:
   surrogate derivative is non-zero (all of them for ``fast_sigmoid``, the ones
   within half a unit of the threshold for ``boxcar``).
 
-Batch rows are independent and run in parallel (``prange``) on
-``min(torch.get_num_threads(), batch)`` threads.
+Batch rows are independent: they are split into chunks that run in parallel
+(``prange``) on ``min(torch.get_num_threads(), batch)`` threads; within a chunk the
+loop is over time, then neurons, then the chunk's rows, so that each row of ``V``
+loaded from memory serves every batch row of the chunk.
 
 Elementwise updates perform the reference's floating-point operations in its
 order (no fast-math), so layers without recurrence are bit-identical to
@@ -33,10 +35,16 @@ from numba import njit, prange
 
 __all__ = ["scan_forward", "scan_backward", "ACC_KEYS"]
 
-#: Order of the per-row partial sums written by :func:`scan_backward` (``cpu.finish_grads``).
+#: Order of the partial sums written by :func:`scan_backward` (``cpu.finish_grads``).
 ACC_KEYS = ("lu_up", "lu_sp", "lu_w", "lu_x", "lw_u", "lw_sp", "lw_wp")
 
 BOXCAR, FAST_SIGMOID, TRIANGLE = 0, 1, 2
+
+
+@njit(cache=True)
+def _chunk(ci, chunks, batch):
+    """Rows ``[lo, hi)`` of chunk ``ci`` when ``batch`` rows are split into ``chunks``."""
+    return ci * batch // chunks, (ci + 1) * batch // chunks
 
 
 @njit(cache=True, fastmath=True)
@@ -62,137 +70,153 @@ def _surrogate(x, kind, one, slope):
 
 @njit(cache=True, parallel=True)
 def scan_forward(x, alpha, oma, beta, a, b, c, vt, u0, w0, s0, threshold,
-                 sparse, adaptive, recurrent, U, W, S):
+                 sparse, adaptive, recurrent, chunks, U, W, S):
     """Fill ``U, W, S`` ``(B, T, N)`` (``W`` only when ``adaptive``).
 
     ``oma = 1 - alpha`` and ``c = (1 - beta) a`` are precomputed by the caller in
-    PyTorch (as the reference computes them); ``vt`` is ``V^T`` contiguous ``(N, N)``.
+    PyTorch (as the reference computes them); ``vt`` is ``V^T`` contiguous ``(N, N)``;
+    ``u0, w0, s0`` are ``(B, N)``. The batch is split into ``chunks`` of rows, one
+    per thread; a chunk walks time step by step so that each row of ``V^T`` read
+    from memory serves all its batch rows.
     """
     batch, steps, n = x.shape
-    for bi in prange(batch):
-        up, wp, sp = u0[bi].copy(), w0[bi].copy(), s0[bi].copy()
-        rec = np.zeros(n, dtype=x.dtype)
+    for ci in prange(chunks):
+        lo, hi = _chunk(ci, chunks, batch)
+        m = hi - lo
+        up, wp, sp = u0[lo:hi].copy(), w0[lo:hi].copy(), s0[lo:hi].copy()  # (m, N)
+        rec = np.zeros((m, n), dtype=x.dtype)
         for t in range(steps):
             if recurrent:
                 rec[:] = 0.0
                 for j in range(n):
-                    if sp[j] != 0.0:
-                        sj, row = sp[j], vt[j]
-                        for i in range(n):
-                            rec[i] += row[i] * sj
-            for i in range(n):
-                if sparse:
-                    u = alpha[i] * (up[i] - sp[i])
-                    if adaptive:
-                        u = u - oma[i] * wp[i]
-                    u = u + x[bi, t, i]
-                    if recurrent:
-                        u = u + rec[i]
-                    if adaptive:
-                        w = beta[i] * (wp[i] + b[i] * sp[i]) + c[i] * u
-                        W[bi, t, i] = w
-                        wp[i] = w
-                else:
-                    drive = x[bi, t, i]
-                    if recurrent:
-                        drive = drive + rec[i]
-                    if adaptive:
-                        w = beta[i] * wp[i] + a[i] * up[i] + b[i] * sp[i]
-                        W[bi, t, i] = w
-                        wp[i] = w
-                        drive = drive - w
-                    u = alpha[i] * (up[i] - sp[i]) + oma[i] * drive
-                s = 1.0 if u > threshold else 0.0
-                U[bi, t, i] = u
-                S[bi, t, i] = s
-                up[i] = u
-                sp[i] = s
+                    row = vt[j]
+                    for r in range(m):
+                        sj = sp[r, j]
+                        if sj != 0.0:  # binary spikes: only spiking neurons contribute
+                            for i in range(n):
+                                rec[r, i] += row[i] * sj
+            for r in range(m):
+                bi = lo + r
+                for i in range(n):
+                    if sparse:
+                        u = alpha[i] * (up[r, i] - sp[r, i])
+                        if adaptive:
+                            u = u - oma[i] * wp[r, i]
+                        u = u + x[bi, t, i]
+                        if recurrent:
+                            u = u + rec[r, i]
+                        if adaptive:
+                            w = beta[i] * (wp[r, i] + b[i] * sp[r, i]) + c[i] * u
+                            W[bi, t, i] = w
+                            wp[r, i] = w
+                    else:
+                        drive = x[bi, t, i]
+                        if recurrent:
+                            drive = drive + rec[r, i]
+                        if adaptive:
+                            w = beta[i] * wp[r, i] + a[i] * up[r, i] + b[i] * sp[r, i]
+                            W[bi, t, i] = w
+                            wp[r, i] = w
+                            drive = drive - w
+                        u = alpha[i] * (up[r, i] - sp[r, i]) + oma[i] * drive
+                    s = 1.0 if u > threshold else 0.0
+                    U[bi, t, i] = u
+                    S[bi, t, i] = s
+                    up[r, i] = u
+                    sp[r, i] = s
 
 
 @njit(cache=True, parallel=True)
 def scan_backward(x, U, W, bits, u0, w0, s0, alpha, oma, beta, a, c, bs, vt, gs, gu, gw,
                   consts, threshold, surrogate, sparse, adaptive, recurrent, has_gs, has_gu,
-                  has_gw, LU, D, acc, lw1):
-    """Adjoint recursion of :mod:`.cpu` over ``t = T-1 .. 0``, one batch row per thread.
+                  has_gw, chunks, LU, D, acc, lw1):
+    """Adjoint recursion of :mod:`.cpu` over ``t = T-1 .. 0``, in chunks of batch rows.
 
     Writes ``LU`` and ``D`` ``(B, T, N)`` (the same array for the SPARSE variant), the
-    per-row partial sums ``acc`` ``(B, 7, N)`` in :data:`ACC_KEYS` order and the adjoint
+    per-chunk partial sums ``acc`` ``(chunks, 7, N)`` in :data:`ACC_KEYS` order and the adjoint
     of ``w_1`` ``lw1`` ``(B, N)``. ``consts`` holds ``(0, 1, fast-sigmoid slope)`` in the
     data type; ``bs`` is ``beta * b`` (SPARSE) or ``b`` (SpArch).
     """
     batch, steps, n = U.shape
     zero, one, slope = consts[0], consts[1], consts[2]
-    for bi in prange(batch):
-        lun = np.zeros(n, dtype=U.dtype)  # lu_{t+1}, overwritten neuron by neuron
-        lwn = np.zeros(n, dtype=U.dtype)  # lw_{t+1}
-        # partial sums over time of the parameter-gradient products (module docstring of .cpu)
-        a_up, a_sp, a_w = np.zeros(n, U.dtype), np.zeros(n, U.dtype), np.zeros(n, U.dtype)
-        a_x, b_u, b_sp = np.zeros(n, U.dtype), np.zeros(n, U.dtype), np.zeros(n, U.dtype)
-        b_wp = np.zeros(n, U.dtype)
+    for ci in prange(chunks):
+        lo, hi = _chunk(ci, chunks, batch)
+        m = hi - lo
+        lun = np.zeros((m, n), dtype=U.dtype)  # lu_{t+1}, overwritten neuron by neuron
+        lwn = np.zeros((m, n), dtype=U.dtype)  # lw_{t+1}
+        sg = np.zeros((m, n), dtype=U.dtype)
+        lsr = np.zeros((m, n), dtype=U.dtype)  # recurrent part of the spike adjoint
+        sp_row = np.zeros(n, dtype=U.dtype)
+        # sums over rows and time of the parameter-gradient products (ACC_KEYS order); per
+        # neuron, not per row, so that they stay in the L1 cache
+        sums = np.zeros((7, n), dtype=U.dtype)
         for t in range(steps - 1, -1, -1):
-            for j in range(n):
-                uc = U[bi, t, j]
+            for r in range(m):
+                for j in range(n):
+                    sg[r, j] = _surrogate(U[lo + r, t, j] - threshold, surrogate, one, slope)
+            if recurrent and t < steps - 1:
+                for j in range(n):
+                    row = vt[j]
+                    for r in range(m):
+                        # the spike adjoint only enters lu multiplied by sg: skip its zeros
+                        lsr[r, j] = _dot(D[lo + r, t + 1], row, zero) if sg[r, j] != 0 else zero
+            for r in range(m):
+                bi = lo + r
+                u_row = U[bi, t]
                 if t > 0:
-                    up = U[bi, t - 1, j]
-                    sp = one if bits[bi, t - 1, j] != 0 else zero
-                    wp = W[bi, t - 1, j] if adaptive else zero
+                    up_row = U[bi, t - 1]
+                    wp_row = W[bi, t - 1] if adaptive else w0[bi]
+                    for j in range(n):
+                        sp_row[j] = bits[bi, t - 1, j]
                 else:
-                    up, sp = u0[bi, j], s0[bi, j]
-                    wp = w0[bi, j] if adaptive else zero
-                sg = _surrogate(uc - threshold, surrogate, one, slope)
-                ls = zero
-                if sg != 0.0:  # the spike adjoint only enters lu through sg
-                    if recurrent and t < steps - 1:
-                        ls = _dot(D[bi, t + 1], vt[j], zero) - alpha[j] * lun[j]
-                    else:
-                        ls = -alpha[j] * lun[j]
+                    up_row, wp_row = u0[bi], w0[bi]
+                    sp_row[:] = s0[bi]
+                # branch-free over neurons (the flags are loop-invariant), so that it vectorises
+                for j in range(n):
+                    uc, up, sp, wp = u_row[j], up_row[j], sp_row[j], wp_row[j]
+                    ls = lsr[r, j] - alpha[j] * lun[r, j]
                     if adaptive:
-                        ls = ls + bs[j] * lwn[j]
+                        ls = ls + bs[j] * lwn[r, j]
                     if has_gs:
                         ls = ls + gs[bi, t, j]
-                if sparse:
-                    lw = beta[j] * lwn[j] + (alpha[j] - one) * lun[j]
-                    if has_gw:
-                        lw = lw + gw[bi, t, j]
-                    lu = alpha[j] * lun[j]
+                    if sparse:
+                        lw = beta[j] * lwn[r, j] + (alpha[j] - one) * lun[r, j]
+                        if has_gw:
+                            lw = lw + gw[bi, t, j]
+                        lu = alpha[j] * lun[r, j]
+                        if adaptive:
+                            lu = lu + c[j] * lw
+                        lu = lu + sg[r, j] * ls
+                        if has_gu:
+                            lu = lu + gu[bi, t, j]
+                        LU[bi, t, j] = lu
+                        if adaptive:
+                            sums[2, j] += lu * wp
+                        sums[4, j] += lw * uc
+                    else:
+                        lu = alpha[j] * lun[r, j]
+                        if adaptive:
+                            lu = lu + a[j] * lwn[r, j]
+                        lu = lu + sg[r, j] * ls
+                        if has_gu:
+                            lu = lu + gu[bi, t, j]
+                        d = oma[j] * lu
+                        lw = beta[j] * lwn[r, j] - d
+                        if has_gw:
+                            lw = lw + gw[bi, t, j]
+                        LU[bi, t, j] = lu
+                        D[bi, t, j] = d
+                        if adaptive:
+                            sums[2, j] += lu * W[bi, t, j]
+                        sums[3, j] += lu * x[bi, t, j]
+                        sums[4, j] += lw * up
+                    sums[0, j] += lu * up
+                    sums[1, j] += lu * sp
+                    sums[5, j] += lw * sp
                     if adaptive:
-                        lu = lu + c[j] * lw
-                    lu = lu + sg * ls
-                    if has_gu:
-                        lu = lu + gu[bi, t, j]
-                    LU[bi, t, j] = lu
-                    if adaptive:
-                        a_w[j] += lu * wp
-                    b_u[j] += lw * uc
-                else:
-                    lu = alpha[j] * lun[j]
-                    if adaptive:
-                        lu = lu + a[j] * lwn[j]
-                    lu = lu + sg * ls
-                    if has_gu:
-                        lu = lu + gu[bi, t, j]
-                    d = oma[j] * lu
-                    lw = beta[j] * lwn[j] - d
-                    if has_gw:
-                        lw = lw + gw[bi, t, j]
-                    LU[bi, t, j] = lu
-                    D[bi, t, j] = d
-                    if adaptive:
-                        a_w[j] += lu * W[bi, t, j]
-                    a_x[j] += lu * x[bi, t, j]
-                    b_u[j] += lw * up
-                a_up[j] += lu * up
-                a_sp[j] += lu * sp
-                b_sp[j] += lw * sp
-                if adaptive:
-                    b_wp[j] += lw * wp
-                lun[j] = lu
-                lwn[j] = lw
-        acc[bi, 0, :] = a_up
-        acc[bi, 1, :] = a_sp
-        acc[bi, 2, :] = a_w
-        acc[bi, 3, :] = a_x
-        acc[bi, 4, :] = b_u
-        acc[bi, 5, :] = b_sp
-        acc[bi, 6, :] = b_wp
-        lw1[bi, :] = lwn
+                        sums[6, j] += lw * wp
+                    lun[r, j] = lu
+                    lwn[r, j] = lw
+        acc[ci] = sums
+        for r in range(m):
+            lw1[lo + r, :] = lwn[r]
