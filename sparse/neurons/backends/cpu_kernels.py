@@ -56,6 +56,16 @@ def _dot(a, b, zero):
     return s
 
 
+@njit(cache=True, fastmath=True)
+def _dot2(a1, a2, b, zero):
+    """``(a1 . b, a2 . b)`` with one pass over ``b``."""
+    s1, s2 = zero, zero
+    for i in range(b.shape[0]):
+        s1 += a1[i] * b[i]
+        s2 += a2[i] * b[i]
+    return s1, s2
+
+
 @njit(cache=True)
 def _surrogate(x, kind, one, slope):
     """Pseudo-derivative at ``x = u - threshold`` (formulas of :mod:`..surrogate`)."""
@@ -147,6 +157,7 @@ def scan_backward(x, U, W, bits, u0, w0, s0, alpha, oma, beta, a, c, bs, vt, gs,
         sg = np.zeros((m, n), dtype=U.dtype)
         lsr = np.zeros((m, n), dtype=U.dtype)  # recurrent part of the spike adjoint
         sp_row = np.zeros(n, dtype=U.dtype)
+        active = np.zeros(m, dtype=np.int64)  # rows with a non-zero surrogate derivative
         # sums over rows and time of the parameter-gradient products (ACC_KEYS order); per
         # neuron, not per row, so that they stay in the L1 cache
         sums = np.zeros((7, n), dtype=U.dtype)
@@ -156,10 +167,22 @@ def scan_backward(x, U, W, bits, u0, w0, s0, alpha, oma, beta, a, c, bs, vt, gs,
                     sg[r, j] = _surrogate(U[lo + r, t, j] - threshold, surrogate, one, slope)
             if recurrent and t < steps - 1:
                 for j in range(n):
-                    row = vt[j]
+                    # the spike adjoint only enters lu multiplied by sg: skip its zeros, and
+                    # take the remaining rows two at a time (one load of V per two products)
+                    k = 0
                     for r in range(m):
-                        # the spike adjoint only enters lu multiplied by sg: skip its zeros
-                        lsr[r, j] = _dot(D[lo + r, t + 1], row, zero) if sg[r, j] != 0 else zero
+                        lsr[r, j] = zero
+                        if sg[r, j] != 0:
+                            active[k] = r
+                            k += 1
+                    row = vt[j]
+                    for q in range(0, k - 1, 2):
+                        r1, r2 = active[q], active[q + 1]
+                        lsr[r1, j], lsr[r2, j] = _dot2(D[lo + r1, t + 1], D[lo + r2, t + 1],
+                                                       row, zero)
+                    if k % 2 == 1:
+                        r1 = active[k - 1]
+                        lsr[r1, j] = _dot(D[lo + r1, t + 1], row, zero)
             for r in range(m):
                 bi = lo + r
                 u_row = U[bi, t]
