@@ -136,6 +136,12 @@ def compiled_threads(batch: int) -> Iterator[int]:
         numba.set_num_threads(previous)
 
 
+def _chunks(batch: int, threads: int, recurrent: bool) -> int:
+    """Chunks of batch rows for the compiled loops: one per thread when a recurrent matrix
+    is shared by the rows of a chunk, else one per row (its state then stays in L1)."""
+    return threads if recurrent else batch
+
+
 def _np(t: Tensor) -> np.ndarray:
     """A NumPy view of a contiguous CPU tensor (no copy when already contiguous)."""
     return t.detach().contiguous().numpy()
@@ -243,7 +249,8 @@ def _run_forward(
     if kernels is not None:
         n = x.shape[-1]
         vt = x.new_empty(0, 0) if recurrent is None else recurrent.T
-        with compiled_threads(x.shape[0]) as chunks:
+        with compiled_threads(x.shape[0]) as threads:
+            chunks = _chunks(x.shape[0], threads, recurrent is not None)
             kernels.scan_forward(
                 _np(x), _np(alpha.expand(n)), _np((1.0 - alpha).expand(n)), _np(beta.expand(n)),
                 _np(a.expand(n)), _np(b.expand(n)), _np(((1.0 - beta) * a).expand(n)), _np(vt),
@@ -405,7 +412,8 @@ def _backward_compiled(
     l1w = U.new_empty(batch, n)
     vt = U.new_empty(0, 0) if recurrent is None else recurrent.T
     consts = torch.tensor([0.0, 1.0, 10.0], dtype=U.dtype)  # zero, one, fast-sigmoid slope
-    with compiled_threads(batch) as chunks:
+    with compiled_threads(batch) as threads:
+        chunks = _chunks(batch, threads, recurrent is not None)
         acc = U.new_empty(chunks, len(kernels.ACC_KEYS), n)
         kernels.scan_backward(
             _np(none3 if x is None else x), _np(U), _np(none3 if W is None else W), _np(s_bool),
@@ -435,8 +443,11 @@ def _with_final(g: Tensor | None, g_last: Tensor | None, like: Tensor) -> Tensor
 
 def prev_spikes(s0: Tensor, s_bool: Tensor) -> Tensor:
     """``(B*T, N)`` float matrix of the spikes entering each step: ``s_0 .. s_{T-1}``."""
-    n = s_bool.shape[-1]
-    return torch.cat([s0[:, None], s_bool[:, :-1].to(s0.dtype)], dim=1).reshape(-1, n)
+    batch, steps, n = s_bool.shape
+    out = s0.new_empty(batch, steps, n)
+    out[:, 0] = s0
+    out[:, 1:] = s_bool[:, :-1]  # (the copy converts uint8 to the float dtype)
+    return out.view(-1, n)
 
 
 def finish_grads(
