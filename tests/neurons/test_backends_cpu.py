@@ -235,3 +235,17 @@ def test_broken_numba_falls_back_to_the_eager_loop(monkeypatch):
     finally:
         monkeypatch.undo()
         cpu._load_kernels.cache_clear()
+
+
+def test_concurrent_python_threads_get_the_same_results():
+    """Scans called from several Python threads at once (the compiled loops take turns)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    gen = torch.Generator().manual_seed(21)
+    case = make_case(gen, batch=4, steps=30, n=24, recurrent=True)
+    x, p, V = case.x.detach(), case.params(), case.V.detach()
+    p = AdLIFParameters(*(t.detach() for t in p[:4]), p.threshold)
+    expected = F.adlif_scan(x, p, V).spikes
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: SCAN(x, p, V).spikes, range(8)))
+    assert all(torch.equal(r, expected) for r in results)

@@ -123,7 +123,9 @@ def _load_kernels() -> ModuleType | None:
 def compiled_threads(batch: int) -> Iterator[int]:
     """Run the block with ``min(torch threads, batch)`` Numba threads; yields that number.
 
-    The compiled loops split the batch into that many chunks of rows, one per thread.
+    The compiled loops split the batch into that many chunks of rows, one per thread. They
+    hold the GIL (no ``nogil``), so calls from several Python threads run one after the
+    other, as Numba's default ("workqueue") thread pool requires.
     """
     import numba
 
