@@ -1,7 +1,8 @@
 """Fast neuron back-ends, registered into :mod:`sparse.neurons.engine` on import.
 
-* ``"cpu"``: hand-written BPTT around an allocation-free forward loop
-  (:mod:`.cpu`); runs anywhere, preferred by ``"auto"`` off CUDA.
+* ``"cpu"``: hand-written BPTT (:mod:`.cpu`); on CPU tensors its loops are compiled
+  with Numba (:mod:`.cpu_kernels`), elsewhere an allocation-free eager loop runs; runs
+  anywhere, preferred by ``"auto"`` off CUDA.
 * ``"triton"``: fused scan kernels (:mod:`.triton_ops`); CUDA only, preferred by
   ``"auto"`` on CUDA. Triton is imported on the first call only, so the package
   imports and runs without it, and the ``"reference"``/``"cpu"`` paths never touch it.

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import logging
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -63,6 +64,8 @@ from ..surrogate import SURROGATES, surrogate_grad
 SURROGATE_IDS = {"boxcar": 0, "fast_sigmoid": 1, "triangle": 2}
 
 __all__ = ["adlif_scan_cpu", "available", "finish_grads", "loop_threads", "prev_spikes"]
+
+logger = logging.getLogger(__name__)
 
 VARIANTS = ("sparse", "sparch")
 
@@ -110,6 +113,8 @@ def _load_kernels() -> ModuleType | None:
     A broken Numba installation, or no writable cache directory for the compiled
     code, must not stop training: warn once and use the eager loop.
     """
+    logger.info("sparse: loading the compiled CPU neuron loops (Numba compiles them once, "
+                "about 15 s per dtype, and caches them on disk)")
     try:
         from . import cpu_kernels
     except Exception as err:  # noqa: BLE001 - any failure of the optional fast path
