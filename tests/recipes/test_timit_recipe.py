@@ -183,7 +183,9 @@ def _intra_epoch_checkpoint(save: Path) -> Path | None:
 
 def test_sigkill_mid_epoch_then_resume_completes(tmp_path):
     out = tmp_path / "run"
-    folder = make_slice(tmp_path / "slice", train=10)  # one step per utterance: a long epoch
+    # one step per utterance: a long epoch (with the compiled neuron loops ten steps took only
+    # about 0.6 s after the first checkpoint, too short a window to kill the run reliably)
+    folder = make_slice(tmp_path / "slice", train=48)
     args = slice_args(folder, out, "--number_of_epochs=1", "--batch_size=1", "--hop_length=4",
                       "--ckpt_interval_steps=1")
     proc = _cli(args)
