@@ -19,7 +19,10 @@ from sparse.neurons.backends.testing import (
     SURROGATE_NAMES,
     compare,
     compare_zero_adaptation,
+    loss_weights,
     make_case,
+    output_tensors,
+    run,
 )
 from sparse.neurons.modules import AdLIFNeurons, ReadoutLayer
 from sparse.neurons.state import AdLIFParameters, AdLIFState
@@ -249,3 +252,29 @@ def test_concurrent_python_threads_get_the_same_results():
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda _: SCAN(x, p, V).spikes, range(8)))
     assert all(torch.equal(r, expected) for r in results)
+
+
+def test_results_do_not_depend_on_the_thread_count():
+    """The compiled loops split the batch by threads; every row must come out bit-identical.
+
+    Checked: outputs and the gradients the loops produce (input, decays, couplings). The
+    recurrent-matrix and initial-spike gradients are MKL products, whose rounding may change
+    with the thread count (as in the reference).
+    """
+    gen = torch.Generator().manual_seed(31)
+    case = make_case(gen, batch=7, steps=40, n=70, recurrent=True, with_state=True, traces=True)
+    weights = loss_weights(run(case, SCAN), torch.Generator().manual_seed(1))
+    leaves = [case.x, case.tau_u, case.tau_w, case.a, case.b, case.state[0], case.state[1]]
+    previous = torch.get_num_threads()
+    outs = []
+    try:
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            out = run(case, SCAN)
+            loss = sum((o * w).sum() for o, w in zip(output_tensors(out), weights, strict=True))
+            grads = torch.autograd.grad(loss, leaves)
+            outs.append([t.detach() for t in (*output_tensors(out), *grads)])
+    finally:
+        torch.set_num_threads(previous)
+    for other in outs[1:]:
+        assert all(torch.equal(a, b) for a, b in zip(outs[0], other, strict=True))

@@ -421,7 +421,7 @@ def _backward_compiled(
     consts = torch.tensor([0.0, 1.0, 10.0], dtype=U.dtype)  # zero, one, fast-sigmoid slope
     with compiled_threads(batch) as threads:
         chunks = _chunks(batch, threads, recurrent is not None)
-        acc = U.new_empty(chunks, len(kernels.ACC_KEYS), n)
+        acc = U.new_zeros(batch, len(kernels.ACC_KEYS), n)
         kernels.scan_backward(
             _np(none3 if x is None else x), _np(U), _np(none3 if W is None else W), _np(s_bool),
             _np(u0), _np(w0), _np(s0), _np(alpha.expand(n)), _np((1.0 - alpha).expand(n)),

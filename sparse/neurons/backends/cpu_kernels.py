@@ -142,8 +142,9 @@ def scan_backward(x, U, W, bits, u0, w0, s0, alpha, oma, beta, a, c, bs, vt, gs,
                   has_gw, chunks, LU, D, acc, lw1):
     """Adjoint recursion of :mod:`.cpu` over ``t = T-1 .. 0``, in chunks of batch rows.
 
-    Writes ``LU`` and ``D`` ``(B, T, N)`` (the same array for the SPARSE variant), the
-    per-chunk partial sums ``acc`` ``(chunks, 7, N)`` in :data:`ACC_KEYS` order and the adjoint
+    Writes ``LU`` and ``D`` ``(B, T, N)`` (the same array for the SPARSE variant), adds the
+    per-row sums over time ``acc`` ``(B, 7, N)`` (zero on entry) in :data:`ACC_KEYS` order
+    (per row, so that no result depends on how rows are split among threads) and the adjoint
     of ``w_1`` ``lw1`` ``(B, N)``. ``consts`` holds ``(0, 1, fast-sigmoid slope)`` in the
     data type; ``bs`` is ``beta * b`` (SPARSE) or ``b`` (SpArch).
     """
@@ -158,9 +159,6 @@ def scan_backward(x, U, W, bits, u0, w0, s0, alpha, oma, beta, a, c, bs, vt, gs,
         lsr = np.zeros((m, n), dtype=U.dtype)  # recurrent part of the spike adjoint
         sp_row = np.zeros(n, dtype=U.dtype)
         active = np.zeros(m, dtype=np.int64)  # rows with a non-zero surrogate derivative
-        # sums over rows and time of the parameter-gradient products (ACC_KEYS order); per
-        # neuron, not per row, so that they stay in the L1 cache
-        sums = np.zeros((7, n), dtype=U.dtype)
         for t in range(steps - 1, -1, -1):
             for r in range(m):
                 for j in range(n):
@@ -214,8 +212,8 @@ def scan_backward(x, U, W, bits, u0, w0, s0, alpha, oma, beta, a, c, bs, vt, gs,
                             lu = lu + gu[bi, t, j]
                         LU[bi, t, j] = lu
                         if adaptive:
-                            sums[2, j] += lu * wp
-                        sums[4, j] += lw * uc
+                            acc[bi, 2, j] += lu * wp
+                        acc[bi, 4, j] += lw * uc
                     else:
                         lu = alpha[j] * lun[r, j]
                         if adaptive:
@@ -230,16 +228,15 @@ def scan_backward(x, U, W, bits, u0, w0, s0, alpha, oma, beta, a, c, bs, vt, gs,
                         LU[bi, t, j] = lu
                         D[bi, t, j] = d
                         if adaptive:
-                            sums[2, j] += lu * W[bi, t, j]
-                        sums[3, j] += lu * x[bi, t, j]
-                        sums[4, j] += lw * up
-                    sums[0, j] += lu * up
-                    sums[1, j] += lu * sp
-                    sums[5, j] += lw * sp
+                            acc[bi, 2, j] += lu * W[bi, t, j]
+                        acc[bi, 3, j] += lu * x[bi, t, j]
+                        acc[bi, 4, j] += lw * up
+                    acc[bi, 0, j] += lu * up
+                    acc[bi, 1, j] += lu * sp
+                    acc[bi, 5, j] += lw * sp
                     if adaptive:
-                        sums[6, j] += lw * wp
+                        acc[bi, 6, j] += lw * wp
                     lun[r, j] = lu
                     lwn[r, j] = lw
-        acc[ci] = sums
         for r in range(m):
             lw1[lo + r, :] = lwn[r]
