@@ -60,7 +60,7 @@ from torch import Tensor
 from ..state import AdLIFParameters, AdLIFState, ScanResult
 from ..surrogate import SURROGATES, surrogate_grad
 
-#: Surrogate numbering shared by the compiled kernels (:mod:`.cpu_kernels`, Triton's kernels).
+#: Surrogate numbering of the compiled kernels (:mod:`.cpu_kernels` and the Triton kernels).
 SURROGATE_IDS = {"boxcar": 0, "fast_sigmoid": 1, "triangle": 2}
 
 __all__ = ["adlif_scan_cpu", "available", "finish_grads", "loop_threads", "prev_spikes"]

@@ -2,9 +2,8 @@ r"""Compiled CPU loops of the adaptive LIF scans (Numba), used by :mod:`.cpu` wh
 
 The eager loop of :mod:`.cpu` spends its time in PyTorch's per-operation dispatch
 (about ten ``(B, N)`` operations per step, each a few microseconds) and in a dense
-``(B, N) x (N, N)`` product per step. Here one compiled loop per batch row walks
-the whole sequence, neuron by neuron, and the recurrence exploits what a spiking
-layer offers:
+``(B, N) x (N, N)`` product per step. Here compiled loops walk the whole sequence,
+neuron by neuron, and the recurrence exploits what a spiking layer offers:
 
 * forward: the recurrent current ``s_{t-1} V^T`` is the sum of the rows of ``V^T``
   of the neurons that spiked, so each step costs (firing rate) x ``N^2`` additions;
@@ -33,12 +32,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .cpu import SURROGATE_IDS
+
 __all__ = ["scan_forward", "scan_backward", "ACC_KEYS"]
 
 #: Order of the partial sums written by :func:`scan_backward` (``cpu.finish_grads``).
 ACC_KEYS = ("lu_up", "lu_sp", "lu_w", "lu_x", "lw_u", "lw_sp", "lw_wp")
 
-BOXCAR, FAST_SIGMOID, TRIANGLE = 0, 1, 2
+BOXCAR, FAST_SIGMOID = SURROGATE_IDS["boxcar"], SURROGATE_IDS["fast_sigmoid"]  # else triangle
 
 
 @njit(cache=True)

@@ -31,14 +31,20 @@ from torch import Tensor
 
 from ..state import AdLIFParameters, AdLIFState, ScanResult
 from . import triton_kernels as K
-from .cpu import check_args, common_dtype, finish_grads, is_adaptive, prev_spikes
+from .cpu import (
+    SURROGATE_IDS,
+    check_args,
+    common_dtype,
+    finish_grads,
+    is_adaptive,
+    prev_spikes,
+)
 from .leaky import leaky_integrator_scan_cpu
 
 __all__ = ["adlif_scan_triton", "leaky_integrator_scan_triton", "SUMS"]
 
 #: Order of the partial sums written by the backward kernels (see ``cpu.finish_grads``).
 SUMS = ("lu_up", "lu_sp", "lu_w", "lu_x", "lw_sp", "lw_u", "lw_wp")
-SURROGATE_IDS = {"boxcar": 0, "fast_sigmoid": 1, "triangle": 2}
 _INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 # Small tiles under the interpreter keep multi-block paths exercised on small test shapes.
 BLOCK_FF = 16 if _INTERPRET else 128
