@@ -154,6 +154,15 @@ def _np(t: Tensor) -> np.ndarray:
     return t.detach().contiguous().numpy()
 
 
+def _per_neuron(n: int, alpha: Tensor, beta: Tensor, a: Tensor,
+                b: Tensor) -> tuple[np.ndarray, ...]:
+    """``(alpha, 1 - alpha, beta, a, b, (1 - beta) a)`` as ``(N,)`` arrays for the kernels.
+
+    The derived constants are computed in PyTorch, as the reference computes them.
+    """
+    return tuple(_np(v.expand(n)) for v in (alpha, 1.0 - alpha, beta, a, b, (1.0 - beta) * a))
+
+
 def _scalar(value: float | Tensor, dtype: torch.dtype) -> np.floating:
     """A threshold as a NumPy scalar of the scan's dtype (the reference compares in that dtype)."""
     return (np.float32 if dtype == torch.float32 else np.float64)(float(value))
@@ -258,9 +267,9 @@ def _run_forward(
         vt = x.new_empty(0, 0) if recurrent is None else recurrent.T
         with compiled_threads(x.shape[0]) as threads:
             chunks = _chunks(x.shape[0], threads, recurrent is not None)
+            alpha_, oma, beta_, a_, b_, c = _per_neuron(n, alpha, beta, a, b)
             kernels.scan_forward(
-                _np(x), _np(alpha.expand(n)), _np((1.0 - alpha).expand(n)), _np(beta.expand(n)),
-                _np(a.expand(n)), _np(b.expand(n)), _np(((1.0 - beta) * a).expand(n)), _np(vt),
+                _np(x), alpha_, oma, beta_, a_, b_, c, _np(vt),
                 _np(_initial(x, u0)), _np(_initial(x, w0)), _np(_initial(x, s0)),
                 _scalar(threshold, x.dtype), variant == "sparse", adaptive,
                 recurrent is not None, chunks, _np(U),
@@ -422,10 +431,10 @@ def _backward_compiled(
     with compiled_threads(batch) as threads:
         chunks = _chunks(batch, threads, recurrent is not None)
         acc = U.new_zeros(batch, len(kernels.ACC_KEYS), n)
+        alpha_, oma, beta_, a_, _, c = _per_neuron(n, alpha, beta, a, b)
         kernels.scan_backward(
             _np(none3 if x is None else x), _np(U), _np(none3 if W is None else W), _np(s_bool),
-            _np(u0), _np(w0), _np(s0), _np(alpha.expand(n)), _np((1.0 - alpha).expand(n)),
-            _np(beta.expand(n)), _np(a.expand(n)), _np(((1.0 - beta) * a).expand(n)),
+            _np(u0), _np(w0), _np(s0), alpha_, oma, beta_, a_, c,
             _np((beta * b if sparse else b).expand(n)), _np(vt),
             *(_np(none3 if g is None else g) for g in (gs, gu, gw)), _np(consts),
             _scalar(threshold, U.dtype), SURROGATE_IDS[surrogate], sparse, W is not None,
