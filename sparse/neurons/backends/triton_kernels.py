@@ -65,6 +65,16 @@ def _load_if(ptr, mask, FLAG: tl.constexpr, BLOCK: tl.constexpr, dtype: tl.const
 
 
 @triton.jit
+def _load_params(alpha_ptr, beta_ptr, a_ptr, b_ptr, offs, mask):
+    """The per-neuron ``alpha, beta, a, b`` of the block ``offs``."""
+    alpha = tl.load(alpha_ptr + offs, mask=mask, other=0.0)
+    beta = tl.load(beta_ptr + offs, mask=mask, other=0.0)
+    a = tl.load(a_ptr + offs, mask=mask, other=0.0)
+    b = tl.load(b_ptr + offs, mask=mask, other=0.0)
+    return alpha, beta, a, b
+
+
+@triton.jit
 def _acc_add(ptr, value, mask):
     """``*ptr += value`` for a program-private accumulator row."""
     tl.store(ptr, tl.load(ptr, mask=mask, other=0.0) + value, mask=mask)
@@ -108,10 +118,7 @@ def adlif_fwd_ff(x_ptr, u_ptr, w_ptr, s_ptr, bits_ptr, u0_ptr, w0_ptr, s0_ptr,
     pid_b = tl.program_id(0)
     offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
-    alpha = tl.load(alpha_ptr + offs, mask=mask, other=0.0)
-    beta = tl.load(beta_ptr + offs, mask=mask, other=0.0)
-    a = tl.load(a_ptr + offs, mask=mask, other=0.0)
-    b = tl.load(b_ptr + offs, mask=mask, other=0.0)
+    alpha, beta, a, b = _load_params(alpha_ptr, beta_ptr, a_ptr, b_ptr, offs, mask)
     row = pid_b.to(tl.int64) * N + offs
     up = tl.load(u0_ptr + row, mask=mask, other=0.0)
     wp = _load_if(w0_ptr + row, mask, ADAPTIVE, BLOCK, alpha.dtype)
@@ -150,10 +157,7 @@ def adlif_fwd_rec(x_ptr, u_ptr, w_ptr, s_ptr, bits_ptr, u0_ptr, w0_ptr, s0_ptr,
         while n0 < N:
             offs = n0 + tl.arange(0, BLOCK)
             mask = offs < N
-            alpha = tl.load(alpha_ptr + offs, mask=mask, other=0.0)
-            beta = tl.load(beta_ptr + offs, mask=mask, other=0.0)
-            a = tl.load(a_ptr + offs, mask=mask, other=0.0)
-            b = tl.load(b_ptr + offs, mask=mask, other=0.0)
+            alpha, beta, a, b = _load_params(alpha_ptr, beta_ptr, a_ptr, b_ptr, offs, mask)
             if t == 0:
                 up = tl.load(u0_ptr + init + offs, mask=mask, other=0.0)
                 wp = _load_if(w0_ptr + init + offs, mask, ADAPTIVE, BLOCK, alpha.dtype)
@@ -234,10 +238,7 @@ def adlif_bwd_ff(x_ptr, u_ptr, w_ptr, bits_ptr, u0_ptr, w0_ptr, s0_ptr,
     pid_b = tl.program_id(0)
     offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
-    alpha = tl.load(alpha_ptr + offs, mask=mask, other=0.0)
-    beta = tl.load(beta_ptr + offs, mask=mask, other=0.0)
-    a = tl.load(a_ptr + offs, mask=mask, other=0.0)
-    b = tl.load(b_ptr + offs, mask=mask, other=0.0)
+    alpha, beta, a, b = _load_params(alpha_ptr, beta_ptr, a_ptr, b_ptr, offs, mask)
     row = pid_b.to(tl.int64) * N + offs
     base = pid_b.to(tl.int64) * T * N + offs
     lun = tl.zeros([BLOCK], dtype=alpha.dtype)
@@ -311,10 +312,7 @@ def adlif_bwd_rec(x_ptr, u_ptr, w_ptr, bits_ptr, u0_ptr, w0_ptr, s0_ptr,
         while n0 < N:
             offs = n0 + tl.arange(0, BLOCK)
             mask = offs < N
-            alpha = tl.load(alpha_ptr + offs, mask=mask, other=0.0)
-            beta = tl.load(beta_ptr + offs, mask=mask, other=0.0)
-            a = tl.load(a_ptr + offs, mask=mask, other=0.0)
-            b = tl.load(b_ptr + offs, mask=mask, other=0.0)
+            alpha, beta, a, b = _load_params(alpha_ptr, beta_ptr, a_ptr, b_ptr, offs, mask)
             ptr = base + t * N + offs
             uc = tl.load(u_ptr + ptr, mask=mask, other=0.0)
             sg = _surrogate(uc - threshold, SURROGATE)
