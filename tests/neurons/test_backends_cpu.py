@@ -217,19 +217,15 @@ def test_wide_recurrent_layer_many_steps():
 
 def test_broken_numba_falls_back_to_the_eager_loop(monkeypatch):
     """A failing import of the compiled loops warns once and the scan still matches."""
-    import builtins
+    import sys
 
-    real_import = builtins.__import__
+    from sparse.neurons import backends
 
-    def failing(name, *args, **kwargs):
-        fromlist = kwargs.get("fromlist") or (args[2] if len(args) > 2 else None) or ()
-        if name.endswith("cpu_kernels") or "cpu_kernels" in fromlist:
-            raise ImportError("simulated broken numba")
-        return real_import(name, *args, **kwargs)
-
-    cpu._load_kernels.cache_clear()
+    # None in sys.modules makes the import raise ImportError (as a broken Numba would)
+    monkeypatch.setitem(sys.modules, "sparse.neurons.backends.cpu_kernels", None)
+    monkeypatch.delattr(backends, "cpu_kernels", raising=False)
     monkeypatch.setattr(cpu, "USE_COMPILED", True)
-    monkeypatch.setattr(builtins, "__import__", failing)
+    cpu._load_kernels.cache_clear()
     try:
         with pytest.warns(RuntimeWarning, match="eager loop"):
             assert cpu.compiled_kernels(torch.zeros(1, 2, 3), 1.0) is None
