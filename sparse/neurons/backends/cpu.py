@@ -63,7 +63,8 @@ from ..surrogate import SURROGATES, surrogate_grad
 #: Surrogate numbering of the compiled kernels (:mod:`.cpu_kernels` and the Triton kernels).
 SURROGATE_IDS = {"boxcar": 0, "fast_sigmoid": 1, "triangle": 2}
 
-__all__ = ["adlif_scan_cpu", "available", "finish_grads", "loop_threads", "prev_spikes"]
+__all__ = ["adlif_scan_cpu", "available", "finish_grads", "loop_threads", "prev_spikes",
+           "with_final"]
 
 logger = logging.getLogger(__name__)
 
@@ -421,7 +422,7 @@ def _backward_compiled(
     sparse = variant == "sparse"
     u0, w0, s0 = init
     gu_t, gw_t, gs_t = final
-    gs, gu, gw = (_with_final(g, g_last, U) for g, g_last in ((gs, gs_t), (gu, gu_t), (gw, gw_t)))
+    gs, gu, gw = (with_final(g, g_last, U) for g, g_last in ((gs, gs_t), (gu, gu_t), (gw, gw_t)))
     none3 = U.new_empty(0, 0, 0)
     LU = torch.empty_like(U)
     D = LU if sparse else torch.empty_like(U)
@@ -448,8 +449,12 @@ def _backward_compiled(
                         LU[:, 0], l1w, W is not None)
 
 
-def _with_final(g: Tensor | None, g_last: Tensor | None, like: Tensor) -> Tensor | None:
-    """An incoming ``(B, T, N)`` gradient with the final-state one ``(B, N)`` added at the end."""
+def with_final(g: Tensor | None, g_last: Tensor | None, like: Tensor) -> Tensor | None:
+    """An incoming ``(B, T, N)`` gradient with the final-state one ``(B, N)`` added at the end.
+
+    Shared by the compiled ``cpu`` loops and the ``triton`` back-end, whose kernels take the
+    gradient of the whole trace only.
+    """
     if g_last is None:
         return g
     g = torch.zeros_like(like) if g is None else g.clone()

@@ -38,6 +38,7 @@ from .cpu import (
     finish_grads,
     is_adaptive,
     prev_spikes,
+    with_final,
 )
 from .leaky import leaky_integrator_scan_cpu
 
@@ -157,10 +158,7 @@ def _backward(ctx, g_spikes, g_u, g_w, g_bits, g_wlast):
     threshold, sparse, adaptive, surrogate = ctx.flags
     gs = torch.zeros_like(U) if g_spikes is None else g_spikes.contiguous()
     gu = None if g_u is None else g_u.contiguous()
-    gw = None if g_w is None or not adaptive else g_w.contiguous()
-    if g_wlast is not None:
-        gw = torch.zeros_like(U) if gw is None else gw.clone()
-        gw[:, -1] += g_wlast
+    gw = with_final(None if g_w is None or not adaptive else g_w.contiguous(), g_wlast, U)
     LU, D, acc, l1w = adlif_bwd(U if x is None else x, alpha, beta, a, b, recurrent, U, W, bits,
                                 u0, w0, s0, gs, gu, gw, threshold, sparse, adaptive, surrogate)
     needs = tuple(ctx.needs_input_grad[:9])
