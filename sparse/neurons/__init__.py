@@ -1,7 +1,7 @@
 """Spiking neuron dynamics: pure functions, the scan engine and ``nn.Module`` wrappers."""
 
+from . import backends  # noqa: F401  (registers the "cpu" and "triton" back-ends)
 from .engine import adlif, leaky_integrator
-from . import backends  # noqa: F401,I001  (registers the "cpu" and "triton" back-ends)
 from .functional import adlif_scan, adlif_step, leaky_integrator_scan, lif_scan, sparch_step
 from .modules import AdLIFNeurons, ReadoutLayer, SpikingNeurons, connection_mask
 from .state import AdLIFParameters, AdLIFState, NeuronConstants, ScanResult

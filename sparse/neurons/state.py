@@ -18,7 +18,8 @@ class AdLIFParameters(NamedTuple):
     Attributes
     ----------
     alpha : Tensor
-        ``(N,)`` membrane decay per step, ``exp(-dt / tau_u)`` (SPARSE) or trained directly (SpArch).
+        ``(N,)`` membrane decay per step, ``exp(-dt / tau_u)`` (SPARSE) or trained directly
+        (SpArch).
     beta : Tensor
         ``(N,)`` adaptation decay per step, ``exp(-dt / tau_w)``.
     a : Tensor
