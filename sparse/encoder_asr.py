@@ -1,4 +1,4 @@
-"""Upstream SPARSE import path ``sparse.encoder_asr``: alias of :class:`sparse.encoders.ASREncoder`."""
+"""Upstream SPARSE import path ``sparse.encoder_asr``: :class:`sparse.encoders.ASREncoder`."""
 
 from .encoders.asr import ASREncoder
 

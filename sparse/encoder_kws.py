@@ -1,4 +1,4 @@
-"""Upstream SPARSE import path ``sparse.encoder_kws``: alias of :class:`sparse.encoders.KWSEncoder`."""
+"""Upstream SPARSE import path ``sparse.encoder_kws``: :class:`sparse.encoders.KWSEncoder`."""
 
 from .encoders.kws import KWSEncoder
 

@@ -9,8 +9,16 @@ every recipe's ``run_analysis.py``).
 
 from .batch import PACTests, group_test, ordered_pairs, pac_tests, pac_tests_utterance
 from .pac import mean_vector_length, modulation_index, preferred_phase
-from .signals import AMPLITUDE_BANDS, BANDS, PHASE_BANDS, analytic, bandpass, decimate
-from .signals import population_signal, zscore
+from .signals import (
+    AMPLITUDE_BANDS,
+    BANDS,
+    PHASE_BANDS,
+    analytic,
+    bandpass,
+    decimate,
+    population_signal,
+    zscore,
+)
 from .stats import benjamini_hochberg, permutation_pvalue
 from .surrogates import default_min_shift, draw_shifts, surrogate_pac_fft, surrogate_pac_loop
 

@@ -17,8 +17,13 @@ import numpy as np
 from .pac import N_BINS
 from .signals import analytic, bandpass
 from .stats import permutation_pvalue
-from .surrogates import amplitude_spectra, default_min_shift, draw_shifts, pac_from_spectra
-from .surrogates import phase_spectra
+from .surrogates import (
+    amplitude_spectra,
+    default_min_shift,
+    draw_shifts,
+    pac_from_spectra,
+    phase_spectra,
+)
 
 Band = tuple[float, float]
 
@@ -247,7 +252,7 @@ def pac_tests(
 
             jobs = tqdm(jobs, total=len(utterances), desc="PAC tests", unit="utt")
         results = list(jobs)
-    per_utt = PACTests(*(np.stack(field) for field in zip(*(r[0] for r in results))))
+    per_utt = PACTests(*(np.stack(field) for field in zip(*(r[0] for r in results), strict=True)))
     mi, p_mi = group_test(per_utt.mi, [r[1].mi for r in results], rng)
     mvl, p_mvl = group_test(per_utt.mvl, [r[1].mvl for r in results], rng)
     n_group = np.array(max(r[1].mi.shape[-1] for r in results))

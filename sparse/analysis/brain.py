@@ -68,7 +68,8 @@ def population_index(encoder: torch.nn.Module) -> dict[str, tuple[int, np.ndarra
         name → (index into the encoder's spike list, neuron indices (n,)).
     """
     out: dict[str, tuple[int, np.ndarray]] = {}
-    for i, (name, module) in enumerate(zip(encoder.population_names, neuron_modules(encoder))):
+    pairs = zip(encoder.population_names, neuron_modules(encoder), strict=True)
+    for i, (name, module) in enumerate(pairs):
         adlif = module.sfa_mask.detach().cpu().numpy().astype(bool)
         out[name] = (i, np.arange(adlif.size))
         if adlif.any() and not adlif.all():
@@ -180,9 +181,10 @@ class AnalysisBrain(sb.Brain):
             rec.ids.append(uid)
             rec.durations_s.append(duration)
         if len(rec.signals[cond]) - 1 == self.example_index:
+            names = self._encoder().population_names
             rec.examples[cond] = Example(
                 uid, feats[b, :steps].detach().cpu().numpy(),
-                {n: x.astype(np.uint8) for n, x in zip(self._encoder().population_names, layers)},
+                {n: x.astype(np.uint8) for n, x in zip(names, layers, strict=True)},
                 None if wavs is None else wavs[b, : int(round(rel * wavs.shape[1]))].cpu().numpy(),
                 encoded[b].detach().cpu().numpy(),
             )

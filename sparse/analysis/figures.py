@@ -34,12 +34,12 @@ def parameters_figure(encoder: torch.nn.Module) -> Figure:
     names, modules = encoder.population_names, neuron_modules(encoder)
     fig = Figure(figsize=(14, 2.6 * len(names)), layout="constrained")
     axes = fig.subplots(len(names), 4, squeeze=False)
-    for row, (name, module) in zip(axes, zip(names, modules)):
+    for row, (name, module) in zip(axes, zip(names, modules, strict=True), strict=True):
         consts = module.effective_parameters()
         adlif = _numpy(module.sfa_mask).astype(bool)
         cols = (("tau_u", "τu (ms)", False), ("tau_w", "τw (ms)", True), ("a", "a", True),
                 ("b", "b", True))
-        for ax, (key, label, only) in zip(row, cols):
+        for ax, (key, label, only) in zip(row, cols, strict=True):
             plots.plot_lif_adlif_histogram(ax, _numpy(getattr(consts, key)), adlif, label,
                                            title=f"{name}: {label}", adlif_only=only)
     fig.suptitle("Neuron parameters after training (τw, a, b: adaptive neurons only)")
@@ -51,7 +51,7 @@ def weights_figure(encoder: torch.nn.Module) -> Figure:
     layers = encoder.cortex.layers
     fig = Figure(figsize=(11, 2.8 * len(layers)), layout="constrained")
     axes = fig.subplots(len(layers), 2, squeeze=False)
-    for k, (layer, row) in enumerate(zip(layers, axes)):
+    for k, (layer, row) in enumerate(zip(layers, axes, strict=True)):
         w, v = layer.effective_weights()
         ff_mask = getattr(layer, "ff_mask", None)
         w = _numpy(w if ff_mask is None else w[ff_mask.bool()])
@@ -75,7 +75,7 @@ def raster_figure(example, pop_index: dict, dt_s: float, title: str,
         plots.plot_phone_labels(axes[0], phones, duration, title=phones_title)
         k = 1
     plots.plot_spectrogram(axes[k], example.feats, dt_s)
-    for ax, name in zip(axes[k + 1 :], layers):
+    for ax, name in zip(axes[k + 1 :], layers, strict=True):
         groups = [(n.split(" ")[-1], idx) for n, (_, idx) in pop_index.items()
                   if n.startswith(name + " ")] or None
         plots.plot_raster(ax, example.spikes[name], dt_s, name, groups)
@@ -96,8 +96,8 @@ def rates_figure(rec: Recording, names: Sequence[str]) -> Figure:
     bands = {b: v for b, v in BANDS.items() if v[0] < rec.fs / 2}
     fig = Figure(figsize=(11, 2.3 * len(names)), layout="constrained")
     axes = fig.subplots(len(names), 2, squeeze=False)
-    for r, (row, name) in enumerate(zip(axes, names)):
-        for c, (ax, cond) in enumerate(zip(row, CONDITIONS)):
+    for r, (row, name) in enumerate(zip(axes, names, strict=True)):
+        for c, (ax, cond) in enumerate(zip(row, CONDITIONS, strict=True)):
             plots.plot_rate_histogram(ax, mean_rates(rec, cond, name), f"{name} ({cond})",
                                       rec.fs, bands, legend=r == 0 and c == 0)
     fig.suptitle(f"Firing rates over {len(rec.ids)} utterances (bands shaded; max {rec.fs:g} Hz)")
@@ -117,7 +117,7 @@ def filtered_figure(rec: Recording, cond: str, utt: int, pops: Sequence[str],
     t = np.arange(shown) / rec.fs
     fig = Figure(figsize=(11, 1.5 * len(bands) + 1), layout="constrained")
     axes = fig.subplots(len(bands), 1, sharex=True, squeeze=False)[:, 0]
-    for ax, band in zip(axes, bands):
+    for ax, band in zip(axes, bands, strict=True):
         silent = rec.silent[cond][utt]
         traces = {p + (" (silent)" if silent.get(p) else ""):
                   bandpass(sig[p][:steps], BANDS[band], rec.fs)[:shown] for p in pops}
@@ -143,7 +143,7 @@ def pac_figure(rec: Recording, utt: int, phase_pop: str, amp_pop: str, phase_ban
     trim = int(round(trim_s * rec.fs))
     fig = Figure(figsize=(14, 7.5), layout="constrained")
     axes = fig.subplots(2, 3)
-    for row, cond in zip(axes, CONDITIONS):
+    for row, cond in zip(axes, CONDITIONS, strict=True):
         sig = rec.signals[cond][utt]
         if phase_pop not in sig or amp_pop not in sig:
             for ax in row:
@@ -191,7 +191,7 @@ def significance_figure(populations: Sequence[str], phase_bands: Sequence[str],
                  layout="constrained")
     axes = fig.subplots(4, 1, squeeze=False)[:, 0]
     panels = [(m, c) for m in ("mi", "mvl") for c in CONDITIONS]
-    for ax, (metric, cond) in zip(axes, panels):
+    for ax, (metric, cond) in zip(axes, panels, strict=True):
         q = results[cond].q[f"utt_{metric}"]  # (U, pairs, Bp, Ba)
         share = np.nanmean(q <= alpha, axis=0).reshape(len(pairs), -1).T
         name = "Tort MI" if metric == "mi" else "Canolty MVL"

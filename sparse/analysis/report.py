@@ -218,8 +218,8 @@ def _group_lines(rec: Recording, cfg: PACSettings, results: dict[str, PACResult]
     pairs = ordered_pairs(len(cfg.populations))
     for m in METRICS:
         lines.append(f"  {m.upper():<{width}}{'speech':^27} | {'noise':^27}")
-        for (k, b, a), label in zip(np.ndindex(len(pairs), len(cfg.phase_bands),
-                                               len(cfg.amplitude_bands)), pair_labels(cfg)):
+        cells_index = np.ndindex(len(pairs), len(cfg.phase_bands), len(cfg.amplitude_bands))
+        for (k, b, a), label in zip(cells_index, pair_labels(cfg), strict=True):
             cells = []
             for cond in CONDITIONS:
                 res, g = results[cond], results[cond].group

@@ -19,8 +19,13 @@ import math
 import numpy as np
 from scipy import fft as sfft
 
-from .pac import N_BINS, mean_vector_length, modulation_index, phase_bin_indices
-from .pac import tort_mi_from_binned
+from .pac import (
+    N_BINS,
+    mean_vector_length,
+    modulation_index,
+    phase_bin_indices,
+    tort_mi_from_binned,
+)
 
 
 def default_min_shift(n: int, fs: float, phase_low_hz: float) -> int:

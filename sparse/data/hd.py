@@ -166,8 +166,8 @@ def hd_datasets(
     is_valid, chosen = hold_out_speakers(speakers, valid_fraction, valid_speakers, seed)
     logger.info("HD validation = training speakers %s (%d of %d files)", chosen,
                 int(is_valid.sum()), len(speakers))
-    out["train"] = build([n for n, v in zip(names["train"], is_valid) if not v])
-    out["valid"] = build([n for n, v in zip(names["train"], is_valid) if v])
+    out["train"] = build([n for n, v in zip(names["train"], is_valid, strict=True) if not v])
+    out["valid"] = build([n for n, v in zip(names["train"], is_valid, strict=True) if v])
     return out
 
 
