@@ -6,7 +6,9 @@ Every test runs twice: with the compiled (Numba) loops and with the eager fallba
 from __future__ import annotations
 
 import itertools
+import os
 import random
+import warnings
 import zlib
 
 import pytest
@@ -234,6 +236,32 @@ def test_broken_numba_falls_back_to_the_eager_loop(monkeypatch):
     finally:
         monkeypatch.undo()
         cpu._load_kernels.cache_clear()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_forked_after_the_loops_ran_still_computes(cpu_path):
+    """GNU OpenMP threads do not survive a fork: Numba would end the child with SIGTERM."""
+    gen = torch.Generator().manual_seed(5)
+    case = make_case(gen, batch=3, steps=9, n=6, recurrent=True, with_state=True)
+    compare(case, SCAN)  # the parent runs the loops first
+    pid = os.fork()
+    if pid == 0:  # child: report through the exit status only
+        status = 1
+        try:
+            torch.set_num_threads(1)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                compare(case, SCAN)
+            import numba
+
+            forked_omp = cpu_path == "compiled" and numba.threading_layer() == "omp"
+            warned = any("forked" in str(w.message) for w in caught)
+            status = 0 if warned == forked_omp else 3
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status), f"child ended by signal {os.WTERMSIG(status)}"
+    assert os.WEXITSTATUS(status) == 0, "child computed wrong values or did not warn"
 
 
 def test_concurrent_python_threads_get_the_same_results():

@@ -48,6 +48,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
+import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -97,6 +98,10 @@ def loop_threads(device: torch.device) -> Iterator[None]:
 USE_COMPILED: bool = importlib.util.find_spec("numba") is not None
 
 
+#: Process in which the compiled loops first ran (``None``: not yet).
+_LAUNCH_PID: int | None = None
+
+
 def compiled_kernels(x: Tensor, threshold: float | Tensor) -> ModuleType | None:
     """:mod:`.cpu_kernels` when it applies: CPU, float32/float64, scalar threshold, Numba."""
     if not USE_COMPILED or x.device.type != "cpu" or x.dtype not in (torch.float32,
@@ -104,7 +109,34 @@ def compiled_kernels(x: Tensor, threshold: float | Tensor) -> ModuleType | None:
         return None
     if isinstance(threshold, Tensor) and threshold.numel() != 1:
         return None
+    if _forked_after_launch():
+        return None
     return _load_kernels()
+
+
+def _forked_after_launch() -> bool:
+    """Whether this is a child forked after its parent ran the loops on GNU OpenMP threads.
+
+    GNU OpenMP, Numba's "omp" threading layer where it is installed, is not fork-safe:
+    Numba ends such a child with SIGTERM as soon as it starts a parallel loop. The child
+    uses the eager loop instead (same results), with one warning.
+    """
+    if _LAUNCH_PID is None or _LAUNCH_PID == os.getpid():
+        return False
+    import numba
+
+    if numba.threading_layer() != "omp":
+        return False
+    _warn_forked()
+    return True
+
+
+@functools.cache
+def _warn_forked() -> None:
+    warnings.warn("sparse: this process was forked after the compiled CPU neuron loops ran "
+                  "on GNU OpenMP threads, which do not survive a fork; using the eager loop "
+                  "(start worker processes with 'spawn' to keep the compiled loops)",
+                  RuntimeWarning, stacklevel=4)
 
 
 @functools.cache
@@ -131,10 +163,14 @@ def compiled_threads(batch: int) -> Iterator[int]:
 
     The compiled loops split the batch into that many chunks of rows, one per thread. They
     hold the GIL (no ``nogil``), so calls from several Python threads run one after the
-    other, as Numba's default ("workqueue") thread pool requires.
+    other, which Numba's "workqueue" threading layer (used where neither TBB nor OpenMP is
+    installed) requires.
     """
     import numba
 
+    global _LAUNCH_PID
+    if _LAUNCH_PID is None:
+        _LAUNCH_PID = os.getpid()
     previous = numba.get_num_threads()
     threads = max(1, min(torch.get_num_threads(), batch, numba.config.NUMBA_NUM_THREADS))
     numba.set_num_threads(threads)
