@@ -38,6 +38,7 @@ from speechbrain.utils.distributed import run_on_main
 from sparse.recipe_utils import (
     FiringRateMeter,
     RecipeError,
+    SkipIncompleteCheckpoints,
     load_recipe_hparams,
     override_keys,
     run_recipe,
@@ -55,7 +56,7 @@ from speech_commands_prepare import (  # noqa: E402
 SAMPLE_FOLDER = HERE / "sample_fsdd"
 
 
-class KWSBrain(sb.Brain):
+class KWSBrain(SkipIncompleteCheckpoints, sb.Brain):
     """SpeechBrain ``Brain`` for utterance classification with a spiking encoder."""
 
     def compute_forward(self, batch, stage: sb.Stage) -> tuple[torch.Tensor, list, torch.Tensor]:

@@ -40,9 +40,9 @@ from timit_prepare import (  # noqa: E402
 from sparse.recipe_utils import (  # noqa: E402
     FiringRateMeter,
     RecipeError,
+    SkipIncompleteCheckpoints,
     load_recipe_hparams,
     run_recipe,
-    set_aside_incomplete_checkpoints,
     wrap_ddp_cpu,
 )
 from sparse.regularization import firing_rate_penalty, firing_rates  # noqa: E402
@@ -52,7 +52,7 @@ logger = logging.getLogger(__name__)
 SAMPLE_FOLDER = HERE / "sample"
 
 
-class SpikingCTCBrain(sb.Brain):
+class SpikingCTCBrain(SkipIncompleteCheckpoints, sb.Brain):
     """CTC phone recogniser around a spiking encoder that returns ``(features, all_spikes)``."""
 
     def _encoder(self) -> torch.nn.Module:
@@ -93,7 +93,7 @@ class SpikingCTCBrain(sb.Brain):
             f"pop{i}" for i in range(len(spikes))
         ]
         dt = float(self.hparams.hop_length)
-        return {name: firing_rates(s, wav_lens, dt) for name, s in zip(names, spikes)}
+        return {name: firing_rates(s, wav_lens, dt) for name, s in zip(names, spikes, strict=True)}
 
     def compute_objectives(self, predictions, batch, stage):
         """CTC loss (+ firing-rate penalty in training); PER statistics on dev/test."""
@@ -124,15 +124,6 @@ class SpikingCTCBrain(sb.Brain):
                 ids, hyps, phns, None, phn_lens, ind2lab=self.label_encoder.decode_ndim
             )
         return loss
-
-    def on_fit_start(self):
-        """Set aside checkpoints left incomplete by a crash during saving, then recover."""
-        if if_main_process() and self.checkpointer is not None:
-            set_aside_incomplete_checkpoints(
-                self.checkpointer.checkpoints_dir, self.checkpointer.recoverables
-            )
-        sb.utils.distributed.ddp_barrier()
-        super().on_fit_start()
 
     def on_fit_batch_end(self, batch, outputs, loss, should_step):
         """Project neuron parameters back into their ranges/masks after each optimiser step."""

@@ -18,8 +18,9 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
-from sparse.recipe_utils import run_recipe
+from sparse.recipe_utils import checkpoint_is_complete, run_recipe
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "recipes" / "TIMIT" / "run_training.py"
@@ -107,6 +108,26 @@ def test_end_to_end_and_same_seed_same_dev_per(sample_slice, tmp_path, capsys):
         )
 
 
+def test_resume_sets_a_torn_checkpoint_aside(sample_slice, tmp_path, capsys):
+    """A newer checkpoint whose optimizer file was cut short by a kill is not loaded."""
+    out = tmp_path / "run"
+    code, err = run_in_process(slice_args(sample_slice, out, "--number_of_epochs=1"), capsys)
+    assert code == 0, err
+    (whole,) = (out / "save").glob("CKPT+*")
+    torn = whole.with_name("CKPT+2099-01-01+00-00-00+00")
+    shutil.copytree(whole, torn)
+    meta = yaml.safe_load((torn / "CKPT.yaml").read_text())
+    meta["unixtime"] += 1e6  # the newest: recovery would pick it
+    (torn / "CKPT.yaml").write_text(yaml.safe_dump(meta))
+    optimizer = (torn / "optimizer.ckpt").read_bytes()
+    (torn / "optimizer.ckpt").write_bytes(optimizer[: len(optimizer) // 2])
+    code, err = run_in_process(slice_args(sample_slice, out, "--number_of_epochs=2"), capsys)
+    assert code == 0, err
+    assert not torn.exists() and (out / "save" / f"incomplete-{torn.name}").is_dir()
+    assert f"Loading a checkpoint from {whole}" in (out / "log.txt").read_text()
+    assert len(valid_values(out / "train_log.txt", "PER")) == 2
+
+
 def _manifest_with(folder: Path, tmp: Path, change) -> Path:
     """Copy of the slice with ``change(entry)`` applied to the first train utterance."""
     target = tmp / "manifests"
@@ -171,14 +192,26 @@ def test_cli_bad_override_exits_nonzero_without_traceback(tmp_path):
     assert "batch_size" in err and "Traceback" not in err
 
 
+#: Files of a whole checkpoint of the recipe (YAML recoverables, then Brain's own).
+CKPT_FILES = ("model", "classifier", "scheduler", "normalizer", "counter", "optimizer", "brain",
+              "dataloader-TRAIN")  # fmt: skip
+
+
 def _intra_epoch_checkpoint(save: Path) -> Path | None:
-    """A complete intra-epoch checkpoint folder, if one exists."""
+    """The checkpoint recovery loads: the newest complete intra-epoch folder, if any.
+
+    SpeechBrain saves the new checkpoint before deleting the old one, so a kill can leave two;
+    it loads the one with the latest ``unixtime`` (folder suffixes ``+00``/``+01`` are reused
+    within a second and say nothing about order).
+    """
+    newest, newest_time = None, -1.0
     for folder in save.glob("CKPT+*"):
-        meta = folder / "CKPT.yaml"
-        if meta.is_file() and "end-of-epoch: false" in meta.read_text() \
-                and (folder / "optimizer.ckpt").is_file():
-            return folder
-    return None
+        if not checkpoint_is_complete(folder, CKPT_FILES):
+            continue
+        fields = yaml.safe_load((folder / "CKPT.yaml").read_text()) or {}
+        if fields.get("end-of-epoch") is False and fields.get("unixtime", -1.0) > newest_time:
+            newest, newest_time = folder, fields["unixtime"]
+    return newest
 
 
 def test_sigkill_mid_epoch_then_resume_completes(tmp_path):
@@ -215,7 +248,11 @@ def test_torchrun_two_cpu_processes_gloo(sample_slice, tmp_path):
                       "--distributed_backend=gloo")
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                "--nproc_per_node=2", str(SCRIPT), *args]
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, done.stderr[-2000:]
+    env = dict(os.environ, PYTHONFAULTHANDLER="1")  # a crashing rank prints its stacks
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=180, env=env)
+    # torchrun's own report fills the tail; keep the ranks' error lines in the message too
+    errors = [line for line in done.stderr.splitlines()
+              if re.search(r"Error|error:|terminate|Fatal|Terminating|File \"", line)]
+    assert done.returncode == 0, "\n".join(errors[:60]) + "\n...\n" + done.stderr[-1500:]
     assert len(valid_values(out / "train_log.txt", "PER")) == 1
     assert (out / "test_per.txt").is_file()

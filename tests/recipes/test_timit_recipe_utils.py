@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,8 @@ import torch
 
 from sparse.recipe_utils import (
     RecipeError,
+    checkpoint_is_complete,
+    close_process_group,
     generated_noise_like,
     load_recipe_hparams,
     pink_noise_like,
@@ -92,12 +95,38 @@ def test_pink_noise_has_falling_spectrum_white_is_flat():
 
 
 def test_incomplete_checkpoints_are_set_aside(tmp_path):
-    good, partial = tmp_path / "CKPT+1", tmp_path / "CKPT+2"
-    for folder, names in ((good, ["model", "brain"]), (partial, ["model"])):
+    names = {"model": None, "brain": None}
+
+    def checkpoint(label: str, model: bytes | None, brain: bytes = b"step: 3\n") -> Path:
+        folder = tmp_path / f"CKPT+{label}"
         folder.mkdir()
         (folder / "CKPT.yaml").write_text("end-of-epoch: false\n")
-        for name in names:
-            (folder / f"{name}.ckpt").write_bytes(b"x")
-    set_aside_incomplete_checkpoints(tmp_path, {"model": None, "brain": None})
-    assert good.is_dir() and not partial.exists()
-    assert (tmp_path / "incomplete-CKPT+2").is_dir()
+        (folder / "brain.ckpt").write_bytes(brain)
+        if model is not None:
+            (folder / "model.ckpt").write_bytes(model)
+        return folder
+
+    buffer = io.BytesIO()
+    torch.save({"w": torch.arange(1000.0)}, buffer)
+    whole = buffer.getvalue()
+    good = checkpoint("1", whole)
+    bad = [checkpoint("2", None), checkpoint("3", whole[: len(whole) // 2]),
+           checkpoint("4", whole, brain=b""), checkpoint("5", b"")]  # fmt: skip
+    assert checkpoint_is_complete(good, names)
+    assert not any(checkpoint_is_complete(folder, names) for folder in bad)
+    set_aside_incomplete_checkpoints(tmp_path, names)
+    assert good.is_dir() and not any(folder.exists() for folder in bad)
+    assert sorted(p.name for p in tmp_path.glob("incomplete-*")) == [
+        f"incomplete-CKPT+{i}" for i in range(2, 6)
+    ]
+
+
+def test_run_recipe_destroys_the_process_group(tmp_path):
+    def main():
+        store = torch.distributed.FileStore(str(tmp_path / "store"), 1)
+        torch.distributed.init_process_group("gloo", store=store, rank=0, world_size=1)
+        assert torch.distributed.is_initialized()
+
+    run_recipe(main, prog="t")
+    assert not torch.distributed.is_initialized()
+    close_process_group()  # nothing to close: a no-op
