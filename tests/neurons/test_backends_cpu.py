@@ -264,6 +264,25 @@ def test_a_child_forked_after_the_loops_ran_still_computes(cpu_path):
     assert os.WEXITSTATUS(status) == 0, "child computed wrong values or did not warn"
 
 
+def test_numba_compiler_debug_logs_stay_out_of_debug_log_files(cpu_path):
+    """SpeechBrain logs the root logger at DEBUG into log.txt; Numba's passes must not fill it."""
+    import logging
+
+    if cpu_path != "compiled":
+        pytest.skip("concerns the compiled path")
+    root, numba_logger = logging.getLogger(), logging.getLogger("numba")
+    levels = root.level, numba_logger.level
+    try:
+        root.setLevel(logging.DEBUG)
+        numba_logger.setLevel(logging.NOTSET)  # as in a fresh process
+        cpu._load_kernels.cache_clear()
+        assert cpu.compiled_kernels(torch.zeros(1, 2, 3), 1.0) is not None
+        assert logging.getLogger("numba.core.ssa").getEffectiveLevel() >= logging.WARNING
+    finally:
+        root.setLevel(levels[0])
+        numba_logger.setLevel(levels[1])
+
+
 def test_concurrent_python_threads_get_the_same_results():
     """Scans called from several Python threads at once (the compiled loops take turns)."""
     from concurrent.futures import ThreadPoolExecutor

@@ -148,6 +148,9 @@ def _load_kernels() -> ModuleType | None:
     """
     logger.info("sparse: loading the compiled CPU neuron loops (Numba compiles them once, "
                 "about 15 s per dtype, and caches them on disk)")
+    numba_logger = logging.getLogger("numba")
+    if numba_logger.level == logging.NOTSET:  # its compiler logs each pass at DEBUG: megabytes
+        numba_logger.setLevel(logging.WARNING)  # in a recipe's log file (root logger at DEBUG)
     try:
         from . import cpu_kernels
     except Exception as err:  # noqa: BLE001 - any failure of the optional fast path
