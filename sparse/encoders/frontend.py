@@ -60,7 +60,10 @@ class AuditoryNerve(nn.Module):
                 raise ValueError(
                     f"{num_mel_bins} mel bins are too few for kernel {kf} and stride {stride}"
                 )
-            self.convs.append(nn.Conv2d(in_ch, int(ch), (kt, kf), stride=(1, int(stride))))
+            conv = nn.Conv2d(in_ch, int(ch), (kt, kf), stride=(1, int(stride)))
+            # weights in the layout of their gradients (the convs run channels-last), so
+            # that DDP's gradient buckets need no re-striding copy (nor warn about one)
+            self.convs.append(conv.to(memory_format=torch.channels_last))
             self.norms.append(nn.LayerNorm([freq, int(ch)]))
             in_ch = int(ch)
         self.activation = _activation(activation)

@@ -97,3 +97,24 @@ def test_state_dict_keys_and_shapes_unchanged():
         "norms.0.weight": (11, 3), "norms.0.bias": (11, 3),
         "norms.1.weight": (9, 4), "norms.1.bias": (9, 4),
     }
+
+
+@pytest.mark.parametrize("channels", [[3], [3, 4]])
+def test_conv_weights_share_their_gradients_layout(channels):
+    """DDP copies (and warns about) every gradient whose strides differ from its weight's."""
+    nerve = make_nerve(channels, "upstream")
+    nerve.currents(torch.randn(2, 12, 24)).sum().backward()
+    for conv in nerve.convs:
+        assert conv.weight.grad.stride() == conv.weight.stride()
+
+
+def test_old_contiguous_checkpoints_load_into_channels_last_weights():
+    nerve, other = make_nerve([3, 4], "upstream"), make_nerve([3, 4], "upstream")
+    with torch.no_grad():
+        for conv in other.convs:
+            conv.weight.add_(torch.randn_like(conv.weight))
+    state = {k: v.contiguous() for k, v in other.state_dict().items()}  # as saved before
+    nerve.load_state_dict(state)
+    for conv, source in zip(nerve.convs, other.convs, strict=True):
+        assert torch.equal(conv.weight, source.weight)
+        assert conv.weight.is_contiguous(memory_format=torch.channels_last)
