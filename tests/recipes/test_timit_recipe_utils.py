@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -130,3 +133,33 @@ def test_run_recipe_destroys_the_process_group(tmp_path):
     run_recipe(main, prog="t")
     assert not torch.distributed.is_initialized()
     close_process_group()  # nothing to close: a no-op
+
+
+WORKER = """
+import atexit, logging, pathlib, sys
+import torch
+from sparse.recipe_utils import run_recipe
+
+out = pathlib.Path(sys.argv[1])
+logging.basicConfig(filename=out / "log.txt", level=logging.INFO)
+atexit.register(lambda: (out / "teardown").write_text("ran"))
+
+def main():
+    store = torch.distributed.FileStore(str(out / "store"), 1)
+    torch.distributed.init_process_group("gloo", store=store, rank=0, world_size=1)
+    logging.getLogger("recipe").info("results written")
+
+run_recipe(main, prog="worker")
+"""
+
+
+@pytest.mark.parametrize("torchrun", [False, True])
+def test_a_finished_torchrun_worker_exits_without_teardown(tmp_path, torchrun):
+    env = {k: v for k, v in os.environ.items() if k != "LOCAL_RANK"}
+    if torchrun:
+        env["LOCAL_RANK"] = "0"
+    done = subprocess.run([sys.executable, "-c", WORKER, str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "results written" in (tmp_path / "log.txt").read_text()  # flushed before exiting
+    assert (tmp_path / "teardown").exists() != torchrun  # atexit skipped only for workers
