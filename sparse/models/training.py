@@ -28,7 +28,7 @@ import speechbrain as sb
 import torch
 import torch.nn.functional as F
 
-from ..recipe_utils import RecipeError, load_recipe_hparams
+from ..recipe_utils import RecipeError, SkipIncompleteCheckpoints, load_recipe_hparams
 from ..regularization import firing_rate_penalty
 from .anns import ANN, ANN_TYPES
 from .sparch import NEURON_TYPES, SNN
@@ -84,7 +84,20 @@ def build_model(
     raise ValueError(f"model_type must be one of {MODEL_TYPES}, got {model_type!r}")
 
 
-class SpArchBrain(sb.Brain):
+class _SpArchOptimisers(sb.Brain):
+    """Optimiser and plateau scheduler, below :class:`SkipIncompleteCheckpoints` in the MRO so
+    that the scheduler's checkpoint file is registered, and checked, before recovery."""
+
+    def init_optimizers(self):
+        """Create the optimiser, then the plateau scheduler on it (both checkpointed)."""
+        super().init_optimizers()
+        if self.opt_class is not None:
+            self.lr_scheduler = self.hparams.lr_scheduler(self.optimizer)
+            if self.checkpointer is not None:
+                self.checkpointer.add_recoverable("lr_scheduler", self.lr_scheduler)
+
+
+class SpArchBrain(SkipIncompleteCheckpoints, _SpArchOptimisers):
     """Brain of the SpArch tasks: utterance classification with an ``SNN`` or ``ANN``.
 
     Expects ``modules.model``, and in ``hparams``: ``use_regularizers``, ``reg_factor``,
@@ -118,14 +131,6 @@ class SpArchBrain(sb.Brain):
         """Project the neuron parameters back into their ranges after each optimiser step."""
         if should_step:
             self.modules.model.project_parameters_()
-
-    def init_optimizers(self):
-        """Create the optimiser, then the plateau scheduler on it (both checkpointed)."""
-        super().init_optimizers()
-        if self.opt_class is not None:
-            self.lr_scheduler = self.hparams.lr_scheduler(self.optimizer)
-            if self.checkpointer is not None:
-                self.checkpointer.add_recoverable("lr_scheduler", self.lr_scheduler)
 
     def on_stage_start(self, stage, epoch=None):
         """Reset the per-stage counters."""
