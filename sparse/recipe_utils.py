@@ -581,7 +581,9 @@ class SkipIncompleteCheckpoints:
     Use as ``class MyBrain(SkipIncompleteCheckpoints, sb.Brain)``. ``Brain.on_fit_start``
     calls ``init_optimizers`` right before recovery, when every recoverable, the optimizer
     included, is registered and so can be checked for by
-    :func:`set_aside_incomplete_checkpoints` (on the main process; the others wait).
+    :func:`set_aside_incomplete_checkpoints` (on the main process; the others wait). A class
+    that registers recoverables in its own ``init_optimizers`` goes after the mixin in the MRO
+    (``SpArchBrain`` does so through a base class), or its files go unchecked.
     """
 
     def init_optimizers(self) -> None:

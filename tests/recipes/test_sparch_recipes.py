@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["--nb_epochs=1", "--nb_hiddens=8", "--noprogressbar", "--device=cpu"]
@@ -46,7 +44,7 @@ def test_recipe_runs_on_its_fixture(script, yaml, extra, tmp_path):
     assert any((out / "save").glob("CKPT+*/lr_scheduler.ckpt"))
 
 
-def test_resume_sets_a_torn_scheduler_checkpoint_aside(tmp_path):
+def test_resume_sets_a_torn_scheduler_checkpoint_aside(tmp_path, plant_torn_checkpoint):
     """The scheduler is registered last (in ``init_optimizers``); its file is checked too."""
     main = load_main(ROOT / "recipes" / "HD" / "run_training.py")
     out = tmp_path / "out"
@@ -54,14 +52,7 @@ def test_resume_sets_a_torn_scheduler_checkpoint_aside(tmp_path):
     args = [str(ROOT / "hparams" / "hd_train.yaml"), f"--output_folder={out}", *small,
             "--model_type=LIF"]
     main([*args, "--nb_epochs=1"])
-    (whole,) = (out / "save").glob("CKPT+*")
-    torn = whole.with_name("CKPT+2099-01-01+00-00-00+00")
-    shutil.copytree(whole, torn)
-    meta = yaml.safe_load((torn / "CKPT.yaml").read_text())
-    meta["unixtime"] += 1e6  # the newest: recovery would pick it
-    (torn / "CKPT.yaml").write_text(yaml.safe_dump(meta))
-    scheduler = (torn / "lr_scheduler.ckpt").read_bytes()
-    (torn / "lr_scheduler.ckpt").write_bytes(scheduler[: len(scheduler) // 2])
+    _, torn = plant_torn_checkpoint(out / "save", "lr_scheduler")
     main([*args, "--nb_epochs=2"])
     assert not torn.exists() and (out / "save" / f"incomplete-{torn.name}").is_dir()
     assert "epoch: 2" in (out / "train_log.txt").read_text()

@@ -108,19 +108,12 @@ def test_end_to_end_and_same_seed_same_dev_per(sample_slice, tmp_path, capsys):
         )
 
 
-def test_resume_sets_a_torn_checkpoint_aside(sample_slice, tmp_path, capsys):
+def test_resume_sets_a_torn_checkpoint_aside(sample_slice, tmp_path, capsys, plant_torn_checkpoint):
     """A newer checkpoint whose optimizer file was cut short by a kill is not loaded."""
     out = tmp_path / "run"
     code, err = run_in_process(slice_args(sample_slice, out, "--number_of_epochs=1"), capsys)
     assert code == 0, err
-    (whole,) = (out / "save").glob("CKPT+*")
-    torn = whole.with_name("CKPT+2099-01-01+00-00-00+00")
-    shutil.copytree(whole, torn)
-    meta = yaml.safe_load((torn / "CKPT.yaml").read_text())
-    meta["unixtime"] += 1e6  # the newest: recovery would pick it
-    (torn / "CKPT.yaml").write_text(yaml.safe_dump(meta))
-    optimizer = (torn / "optimizer.ckpt").read_bytes()
-    (torn / "optimizer.ckpt").write_bytes(optimizer[: len(optimizer) // 2])
+    whole, torn = plant_torn_checkpoint(out / "save", "optimizer")
     code, err = run_in_process(slice_args(sample_slice, out, "--number_of_epochs=2"), capsys)
     assert code == 0, err
     assert not torn.exists() and (out / "save" / f"incomplete-{torn.name}").is_dir()
