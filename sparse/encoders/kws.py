@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
-from ..neurons.modules import ReadoutLayer
+from ..neurons.modules import READOUT_ALPHA_LIM, ReadoutLayer
 from .frontend import SpikingFrontEnd
 
-__all__ = ["KWSEncoder"]
+__all__ = ["KWSEncoder", "READOUT_REDUCTIONS"]
+
+#: How the readout's per-step potentials ``u_t`` become one class distribution per clip:
+#: ``"sum"`` / ``"mean"``: softmax of every step, summed (upstream) or averaged over time;
+#: ``"mean_potential"``: softmax of the time-averaged potentials; ``"max_potential"``:
+#: softmax of each class's largest potential over time.
+READOUT_REDUCTIONS = ("sum", "mean", "mean_potential", "max_potential")
 
 
 class KWSEncoder(SpikingFrontEnd):
@@ -19,6 +28,11 @@ class KWSEncoder(SpikingFrontEnd):
     a probability distribution) the per-step softmax of the readout potentials.
     Front-end arguments as :class:`~sparse.ASREncoder`; as upstream, the readout
     itself has no dropout.
+
+    ``readout_tau_lim = (low, high)`` in ms bounds the readout's learnt time constants,
+    ``alpha = exp(-dt / tau)``. ``None`` keeps upstream's range of 5 to 25 *steps*
+    (50 to 250 ms at dt = 10 ms, only 10 to 50 ms at dt = 2 ms): too short to hold the
+    evidence of a spoken word until the clip ends.
 
     Examples
     --------
@@ -32,13 +46,26 @@ class KWSEncoder(SpikingFrontEnd):
     """
 
     def __init__(
-        self, *args, readout_features: int = 512, readout_reduction: str = "sum", **kwargs
+        self,
+        *args,
+        readout_features: int = 512,
+        readout_reduction: str = "sum",
+        readout_tau_lim: Sequence[float] | None = None,
+        **kwargs,
     ) -> None:
+        if readout_reduction not in READOUT_REDUCTIONS:
+            raise ValueError(
+                f"readout_reduction must be one of {READOUT_REDUCTIONS}, got {readout_reduction!r}"
+            )
         super().__init__(*args, **kwargs)
+        self.readout_reduction = readout_reduction
+        alpha_lim = READOUT_ALPHA_LIM if readout_tau_lim is None else tuple(
+            math.exp(-self.dt / float(tau)) for tau in readout_tau_lim)
         self.readout = ReadoutLayer(
             self.cortex.layer_sizes[-1], int(readout_features),
             dropout=0.0, normalization="batchnorm", use_bias=True,
-            reduction=readout_reduction, backend=kwargs.get("backend", "auto"),
+            reduction="sum" if readout_reduction == "sum" else "mean",
+            backend=kwargs.get("backend", "auto"), alpha_lim=alpha_lim,
         )
 
     @torch.no_grad()
@@ -50,4 +77,9 @@ class KWSEncoder(SpikingFrontEnd):
     def forward(self, feats: Tensor) -> tuple[Tensor, list[Tensor]]:
         """``(class scores (B, 1, readout_features), all_spikes)``."""
         spikes = self.spikes(feats)
-        return self.readout(spikes[-1]), spikes
+        if self.readout_reduction in ("sum", "mean"):
+            return self.readout(spikes[-1]), spikes
+        u = self.readout.potentials(spikes[-1])  # (B, T', C)
+        pooled = u.mean(1, keepdim=True) if self.readout_reduction == "mean_potential" \
+            else u.amax(1, keepdim=True)
+        return torch.softmax(pooled, dim=-1), spikes
