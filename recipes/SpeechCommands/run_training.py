@@ -2,9 +2,9 @@
 """Keyword spotting on Google Speech Commands with the SPARSE ``KWSEncoder``.
 
 Fbank (hop = dt) -> global InputNormalization -> ``sparse.KWSEncoder`` (auditory nerve,
-AdLIF cortex, non-spiking LIF readout averaging a softmax over time) -> negative
-log-likelihood of that time-averaged distribution, plus the firing-rate penalty
-during training. The best epoch by validation accuracy is tested; the test
+AdLIF cortex, non-spiking LIF readout pooled over time into one class distribution,
+``readout_reduction``) -> negative log-likelihood of that distribution, plus the
+firing-rate penalty during training. The best epoch by validation accuracy is tested; the test
 accuracy goes to ``<output_folder>/test_accuracy.txt`` and the confusion matrix to
 ``<output_folder>/confusion_matrix.png``.
 
@@ -12,7 +12,7 @@ Run from the repository root::
 
     # bundled FSDD digit sample (10 classes), offline, no data folder needed
     python recipes/SpeechCommands/run_training.py hparams/speech_commands_train.yaml
-    # a real Speech Commands folder (v0.01 or v0.02); 12 classes by default
+    # a real Speech Commands folder (v0.01 or v0.02); 12 classes, the laptop configuration
     python recipes/SpeechCommands/run_training.py hparams/speech_commands_train.yaml \
         --data_folder=/data/speech_commands_v0.02
     # all 35 words
@@ -67,11 +67,11 @@ class KWSBrain(SkipIncompleteCheckpoints, sb.Brain):
             wavs, lens = self.hparams.wav_augment(wavs, lens)
         feats = self.hparams.compute_features(wavs)  # (B, T, n_mels), one frame every dt ms
         feats = self.modules.normalize(feats, lens, epoch=self.hparams.epoch_counter.current)
-        probs, spikes = self.modules.model(feats)  # (B, 1, C), time-averaged softmax
+        probs, spikes = self.modules.model(feats)  # (B, 1, C), one distribution per clip
         return probs.squeeze(1), spikes, lens
 
     def compute_objectives(self, predictions: tuple, batch, stage: sb.Stage) -> torch.Tensor:
-        """NLL of the time-averaged readout distribution (+ firing-rate penalty in training)."""
+        """NLL of the readout's class distribution (+ firing-rate penalty in training)."""
         probs, spikes, lens = predictions
         labels = batch.label_encoded.data.reshape(-1)
         if stage == sb.Stage.TRAIN and self.hparams.augment:

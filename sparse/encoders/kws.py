@@ -25,7 +25,9 @@ class KWSEncoder(SpikingFrontEnd):
 
     ``feats (B, T, num_mel_bins) -> (out (B, 1, readout_features), all_spikes)``.
     ``out`` sums (``readout_reduction="sum"``, upstream) or averages (``"mean"``,
-    a probability distribution) the per-step softmax of the readout potentials.
+    a probability distribution) the per-step softmax of the readout potentials, or is
+    the softmax of their time average (``"mean_potential"``) or maximum
+    (``"max_potential"``); see :data:`READOUT_REDUCTIONS`.
     Front-end arguments as :class:`~sparse.ASREncoder`; as upstream, the readout
     itself has no dropout.
 
