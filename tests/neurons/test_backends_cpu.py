@@ -16,7 +16,7 @@ import torch
 
 from sparse.neurons import engine
 from sparse.neurons import functional as F
-from sparse.neurons.backends import cpu, leaky
+from sparse.neurons.backends import cpu, cpu_compiled, leaky
 from sparse.neurons.backends.testing import (
     SURROGATE_NAMES,
     compare,
@@ -227,7 +227,7 @@ def test_broken_numba_falls_back_to_the_eager_loop(monkeypatch):
     monkeypatch.setitem(sys.modules, "sparse.neurons.backends.cpu_kernels", None)
     monkeypatch.delattr(backends, "cpu_kernels", raising=False)
     monkeypatch.setattr(cpu, "USE_COMPILED", True)
-    cpu._load_kernels.cache_clear()
+    cpu_compiled.load_kernels.cache_clear()
     try:
         with pytest.warns(RuntimeWarning, match="eager loop"):
             assert cpu.compiled_kernels(torch.zeros(1, 2, 3), 1.0) is None
@@ -235,7 +235,7 @@ def test_broken_numba_falls_back_to_the_eager_loop(monkeypatch):
         compare(make_case(gen, batch=2, steps=5, n=4, recurrent=True), SCAN)
     finally:
         monkeypatch.undo()
-        cpu._load_kernels.cache_clear()
+        cpu_compiled.load_kernels.cache_clear()
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
@@ -275,7 +275,7 @@ def test_numba_compiler_debug_logs_stay_out_of_debug_log_files(cpu_path):
     try:
         root.setLevel(logging.DEBUG)
         numba_logger.setLevel(logging.NOTSET)  # as in a fresh process
-        cpu._load_kernels.cache_clear()
+        cpu_compiled.load_kernels.cache_clear()
         assert cpu.compiled_kernels(torch.zeros(1, 2, 3), 1.0) is not None
         assert logging.getLogger("numba.core.ssa").getEffectiveLevel() >= logging.WARNING
     finally:

@@ -21,7 +21,8 @@ Elementwise updates perform the reference's floating-point operations in its
 order (no fast-math), so layers without recurrence are bit-identical to
 :func:`sparse.neurons.functional.adlif_scan`; with recurrence the current is summed
 in another order than the reference's matrix product (a few ulp of ``u``). The
-adjoint recursion is the one written out in :mod:`.cpu`.
+adjoint recursion is the one written out in :mod:`.gradients`; Python-side plumbing
+(threads, dtypes, loading) is in :mod:`.cpu_compiled`.
 
 Every kernel takes flags as arguments instead of compiling one specialisation per
 layer type, so that there are two compilations per dtype, cached on disk by Numba.
@@ -32,12 +33,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .cpu import SURROGATE_IDS
+from ..surrogate import SURROGATE_IDS
 
-__all__ = ["scan_forward", "scan_backward", "ACC_KEYS"]
-
-#: Order of the partial sums written by :func:`scan_backward` (``cpu.finish_grads``).
-ACC_KEYS = ("lu_up", "lu_sp", "lu_w", "lu_x", "lw_u", "lw_sp", "lw_wp")
+__all__ = ["scan_forward", "scan_backward"]
 
 BOXCAR, FAST_SIGMOID = SURROGATE_IDS["boxcar"], SURROGATE_IDS["fast_sigmoid"]  # else triangle
 
@@ -141,10 +139,11 @@ def scan_forward(x, alpha, oma, beta, a, b, c, vt, u0, w0, s0, threshold,
 def scan_backward(x, U, W, bits, u0, w0, s0, alpha, oma, beta, a, c, bs, vt, gs, gu, gw,
                   consts, threshold, surrogate, sparse, adaptive, recurrent, has_gs, has_gu,
                   has_gw, chunks, LU, D, acc, lw1):
-    """Adjoint recursion of :mod:`.cpu` over ``t = T-1 .. 0``, in chunks of batch rows.
+    """Adjoint recursion of :mod:`.gradients` over ``t = T-1 .. 0``, in chunks of batch rows.
 
     Writes ``LU`` and ``D`` ``(B, T, N)`` (the same array for the SPARSE variant), adds the
-    per-row sums over time ``acc`` ``(B, 7, N)`` (zero on entry) in :data:`ACC_KEYS` order
+    per-row sums over time ``acc`` ``(B, 7, N)`` (zero on entry) in the order of
+    :data:`.gradients.PARTIAL_SUMS` (the literal slot numbers below)
     (per row, so that no result depends on how rows are split among threads) and the adjoint
     of ``w_1`` ``lw1`` ``(B, N)``. ``consts`` holds ``(0, 1, fast-sigmoid slope)`` in the
     data type; ``bs`` is ``beta * b`` (SPARSE) or ``b`` (SpArch).
@@ -214,7 +213,7 @@ def scan_backward(x, U, W, bits, u0, w0, s0, alpha, oma, beta, a, c, bs, vt, gs,
                         LU[bi, t, j] = lu
                         if adaptive:
                             acc[bi, 2, j] += lu * wp
-                        acc[bi, 4, j] += lw * uc
+                        acc[bi, 5, j] += lw * uc
                     else:
                         lu = alpha[j] * lun[r, j]
                         if adaptive:
@@ -231,10 +230,10 @@ def scan_backward(x, U, W, bits, u0, w0, s0, alpha, oma, beta, a, c, bs, vt, gs,
                         if adaptive:
                             acc[bi, 2, j] += lu * W[bi, t, j]
                         acc[bi, 3, j] += lu * x[bi, t, j]
-                        acc[bi, 4, j] += lw * up
+                        acc[bi, 5, j] += lw * up
                     acc[bi, 0, j] += lu * up
                     acc[bi, 1, j] += lu * sp
-                    acc[bi, 5, j] += lw * sp
+                    acc[bi, 4, j] += lw * sp
                     if adaptive:
                         acc[bi, 6, j] += lw * wp
                     lun[r, j] = lu
