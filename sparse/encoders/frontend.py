@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from .._checks import as_list, check_portion, check_positive, check_rank3
+from ..neurons.defaults import BACKEND, ENCODER, SURROGATE
 from ..neurons.modules import AdLIFNeurons
 from .multilayer import MultilayeredSpiking
 
@@ -126,16 +127,16 @@ class SpikingFrontEnd(nn.Module):
         cortex_use_lateral_rnn: bool | Sequence[bool] = False,
         activation=nn.LeakyReLU,
         dropout: float = 0.15,
-        adlif_tauu_lim: Sequence[float] = (3.0, 25.0),
-        adlif_tauw_lim: Sequence[float] = (30.0, 350.0),
-        adlif_a_lim: Sequence[float] = (-0.5, 5.0),
-        adlif_b_lim: Sequence[float] = (0.0, 2.0),
-        adlif_use_normal_init: bool = False,
-        adlif_threshold: float = 1.0,
-        dt: float = 1.0,
+        adlif_tauu_lim: Sequence[float] = ENCODER.tauu_lim,
+        adlif_tauw_lim: Sequence[float] = ENCODER.tauw_lim,
+        adlif_a_lim: Sequence[float] = ENCODER.a_lim,
+        adlif_b_lim: Sequence[float] = ENCODER.b_lim,
+        adlif_use_normal_init: bool = ENCODER.use_normal_init,
+        adlif_threshold: float = ENCODER.threshold,
+        dt: float = ENCODER.dt,
         time_padding: str = "upstream",
-        surrogate: str = "boxcar",
-        backend: str = "auto",
+        surrogate: str = SURROGATE,
+        backend: str = BACKEND,
     ) -> None:
         super().__init__()
         self.dt = check_positive("dt", dt)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..neurons.defaults import BACKEND
 from ..neurons.modules import ReadoutLayer
 from .frontend import SpikingFrontEnd
 
@@ -38,7 +39,7 @@ class KWSEncoder(SpikingFrontEnd):
         self.readout = ReadoutLayer(
             self.cortex.layer_sizes[-1], int(readout_features),
             dropout=0.0, normalization="batchnorm", use_bias=True,
-            reduction=readout_reduction, backend=kwargs.get("backend", "auto"),
+            reduction=readout_reduction, backend=kwargs.get("backend", BACKEND),
         )
 
     @torch.no_grad()

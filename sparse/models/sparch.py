@@ -33,7 +33,6 @@ with zero diagonal). ``V.weight`` therefore holds exactly upstream's matrix and 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -41,6 +40,7 @@ from torch import Tensor, nn
 
 from .._checks import check_portion
 from ..neurons import engine
+from ..neurons.defaults import SPARCH, SURROGATE
 from ..neurons.modules import ReadoutLayer, apply_norm, make_norm
 from ..neurons.state import AdLIFParameters
 from .common import (
@@ -55,13 +55,13 @@ __all__ = ["ALPHA_LIM", "BETA_LIM", "A_LIM", "B_LIM", "NEURON_TYPES", "SpArchLay
            "RLIFLayer", "adLIFLayer", "RadLIFLayer", "SNN"]
 
 #: Membrane decay range ``[e^{-1/5}, e^{-1/25}]`` (time constants 5..25 steps).
-ALPHA_LIM = (math.exp(-1 / 5), math.exp(-1 / 25))
+ALPHA_LIM = SPARCH.alpha_lim
 #: Adaptation decay range ``[e^{-1/30}, e^{-1/120}]``.
-BETA_LIM = (math.exp(-1 / 30), math.exp(-1 / 120))
+BETA_LIM = SPARCH.beta_lim
 #: Sub-threshold coupling range.
-A_LIM = (-1.0, 1.0)
+A_LIM = SPARCH.a_lim
 #: Spike-triggered adaptation range.
-B_LIM = (0.0, 2.0)
+B_LIM = SPARCH.b_lim
 
 
 class SpArchLayer(nn.Module):
@@ -97,7 +97,7 @@ class SpArchLayer(nn.Module):
         self,
         input_size: int,
         hidden_size: int,
-        threshold: float = 1.0,
+        threshold: float = SPARCH.threshold,
         dropout: float = 0.0,
         normalization: str = "batchnorm",
         use_bias: bool = False,
@@ -161,7 +161,7 @@ class SpArchLayer(nn.Module):
     def _scan(self, x: Tensor) -> Tensor:
         current = apply_norm(self.norm, self.W(x))
         return engine.adlif(current, self.neuron_parameters(), self.recurrent_matrix(),
-                            variant="sparch", surrogate="boxcar", backend=self.backend).spikes
+                            variant="sparch", surrogate=SURROGATE, backend=self.backend).spikes
 
     def spikes(self, x: Tensor, n_valid: Tensor | None = None) -> Tensor:
         """Binary spikes ``(B, T, output_size)`` *before* dropout, from zero initial states.
@@ -259,7 +259,7 @@ class SNN(nn.Module):
         input_shape: Sequence[int],
         layer_sizes: Sequence[int],
         neuron_type: str = "LIF",
-        threshold: float = 1.0,
+        threshold: float = SPARCH.threshold,
         dropout: float = 0.0,
         normalization: str = "batchnorm",
         use_bias: bool = False,
