@@ -40,7 +40,7 @@ from torch import Tensor, nn
 
 from .._checks import check_portion
 from ..neurons import engine
-from ..neurons.defaults import SPARCH, SURROGATE
+from ..neurons.defaults import BACKEND, SPARCH, SURROGATE
 from ..neurons.modules import ReadoutLayer, apply_norm, make_norm
 from ..neurons.state import AdLIFParameters
 from .common import (
@@ -52,7 +52,7 @@ from .common import (
 )
 
 __all__ = ["ALPHA_LIM", "BETA_LIM", "A_LIM", "B_LIM", "NEURON_TYPES", "SpArchLayer", "LIFLayer",
-           "RLIFLayer", "adLIFLayer", "RadLIFLayer", "SNN"]
+           "RLIFLayer", "AdLIFLayer", "adLIFLayer", "RadLIFLayer", "SNN"]
 
 #: Membrane decay range ``[e^{-1/5}, e^{-1/25}]`` (time constants 5..25 steps).
 ALPHA_LIM = SPARCH.alpha_lim
@@ -67,7 +67,7 @@ B_LIM = SPARCH.b_lim
 class SpArchLayer(nn.Module):
     """One SpArch spiking layer ``(B, T, I) -> (B, T, H)`` (or ``2H`` if bidirectional).
 
-    Use the subclasses :class:`LIFLayer`, :class:`RLIFLayer`, :class:`adLIFLayer`,
+    Use the subclasses :class:`LIFLayer`, :class:`RLIFLayer`, :class:`AdLIFLayer`,
     :class:`RadLIFLayer`; they only set :attr:`adaptive` and :attr:`recurrent`.
 
     Parameters
@@ -87,7 +87,7 @@ class SpArchLayer(nn.Module):
     bidirectional : bool
         Also scan the time-reversed input through the same weights (output ``2H``).
     backend : str
-        Engine back-end (``"reference"``, ``"auto"``, ...).
+        Engine back-end (``"auto"``, ``"reference"``, ``"cpu"``, ``"triton"``).
     """
 
     adaptive: bool = False
@@ -102,7 +102,7 @@ class SpArchLayer(nn.Module):
         normalization: str = "batchnorm",
         use_bias: bool = False,
         bidirectional: bool = False,
-        backend: str = "reference",
+        backend: str = BACKEND,
     ) -> None:
         super().__init__()
         self.input_size, self.hidden_size = int(input_size), int(hidden_size)
@@ -191,10 +191,14 @@ class RLIFLayer(SpArchLayer):
     recurrent = True
 
 
-class adLIFLayer(SpArchLayer):  # noqa: N801 (upstream name)
+class AdLIFLayer(SpArchLayer):
     """Adaptive LIF: ``w_t = beta w_{t-1} + a u_{t-1} + b s_{t-1}`` is subtracted from ``I``."""
 
     adaptive = True
+
+
+#: Upstream SpArch name of :class:`AdLIFLayer`.
+adLIFLayer = AdLIFLayer
 
 
 class RadLIFLayer(SpArchLayer):
@@ -206,7 +210,7 @@ class RadLIFLayer(SpArchLayer):
 
 #: Layer class per ``neuron_type``.
 NEURON_TYPES: dict[str, type[SpArchLayer]] = {
-    "LIF": LIFLayer, "RLIF": RLIFLayer, "adLIF": adLIFLayer, "RadLIF": RadLIFLayer,
+    "LIF": LIFLayer, "RLIF": RLIFLayer, "adLIF": AdLIFLayer, "RadLIF": RadLIFLayer,
 }
 
 
@@ -235,7 +239,8 @@ class SNN(nn.Module):
     use_readout_layer : bool
         Finish with a non-spiking LIF readout whose softmax is averaged over time.
     backend : str
-        Engine back-end of every layer.
+        Engine back-end of every layer (``"auto"``: the fastest available on the input's
+        device; ``"reference"``: the plain time loop).
 
     Returns (from ``forward``)
     --------------------------
@@ -265,7 +270,7 @@ class SNN(nn.Module):
         use_bias: bool = False,
         bidirectional: bool = False,
         use_readout_layer: bool = True,
-        backend: str = "reference",
+        backend: str = BACKEND,
     ) -> None:
         super().__init__()
         if neuron_type not in NEURON_TYPES:

@@ -20,9 +20,9 @@ def test_shapes_and_distribution(ann_type):
 
 
 def test_mlp_cannot_be_bidirectional_and_unknown_type():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="MLP layer cannot be bidirectional"):
         ANN((1, 1, 3), [4, 2], ann_type="MLP", bidirectional=True)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="invalid ann_type 'LSTM'"):
         ANN((1, 1, 3), [4, 2], ann_type="LSTM")
 
 

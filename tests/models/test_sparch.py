@@ -12,6 +12,7 @@ from sparse.models.sparch import (
     A_LIM,
     ALPHA_LIM,
     SNN,
+    AdLIFLayer,
     LIFLayer,
     RadLIFLayer,
     RLIFLayer,
@@ -55,7 +56,7 @@ def traces(layer, x):
 
 
 def test_adlif_hand_computed_steps():
-    layer = identity_layer(adLIFLayer, 1)
+    layer = identity_layer(AdLIFLayer, 1)
     set_params(layer, alpha=[0.9], beta=[0.97], a=[0.5], b=[1.0])
     x = torch.full((1, 3, 1), 15.0)
     out = traces(layer, x)
@@ -66,7 +67,7 @@ def test_adlif_hand_computed_steps():
     assert layer.spikes(x)[0, :, 0].tolist() == [1.0, 1.0, 1.0]
 
 
-@pytest.mark.parametrize("cls", [LIFLayer, RLIFLayer, adLIFLayer, RadLIFLayer])
+@pytest.mark.parametrize("cls", [LIFLayer, RLIFLayer, AdLIFLayer, RadLIFLayer])
 def test_each_type_matches_reference(cls):
     torch.manual_seed(1)
     n, steps = 3, 12
@@ -109,7 +110,7 @@ def test_orthogonal_init_and_ranges():
 
 
 def test_projection_unsticks_parameters():
-    layer = identity_layer(adLIFLayer, 2)
+    layer = identity_layer(AdLIFLayer, 2)
     x = torch.rand(2, 20, 2) * 4
     with torch.no_grad():
         layer.alpha.fill_(1.5)  # outside the range: the clamp's gradient is zero here
@@ -120,6 +121,13 @@ def test_projection_unsticks_parameters():
     assert torch.allclose(layer.alpha, torch.full((2,), ALPHA_LIM[1]))
     traces(layer, x).u.sum().backward()
     assert torch.all(layer.alpha.grad != 0)
+
+
+def test_upstream_layer_name_and_the_one_backend_default():
+    assert adLIFLayer is AdLIFLayer  # SpArch's spelling keeps working
+    model = SNN((1, 1, 3), [4, 4, 2], neuron_type="adLIF")
+    assert all(isinstance(layer, AdLIFLayer) for layer in model.snn[:-1])
+    assert [layer.backend for layer in model.snn] == ["auto"] * 3  # as every sparse module
 
 
 def test_zero_initial_state_is_deterministic():
@@ -186,8 +194,10 @@ def test_readme_snippet_and_errors():
                       bidirectional=False, use_readout_layer=False)
     y, firing_rates = model(x)
     assert y.shape == (4, 100, 10) and firing_rates.shape == (266,)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="invalid neuron_type 'Izhikevich'"):
         SNN((1, 1, 3), [4, 2], neuron_type="Izhikevich")
+    with pytest.raises(ValueError, match="needs a hidden layer"):
+        SNN((1, 1, 3), [2])
     assert SNN((2, 5, 4, 3), [4, 2])(torch.rand(2, 5, 4, 3))[0].shape == (2, 2)
 
 

@@ -45,6 +45,8 @@ import triton.language as tl
 
 from ..surrogate import FAST_SIGMOID_SLOPE
 
+__all__ = ["adlif_bwd_ff", "adlif_bwd_rec", "adlif_fwd_ff", "adlif_fwd_rec"]
+
 _SLOPE = tl.constexpr(FAST_SIGMOID_SLOPE)
 
 
