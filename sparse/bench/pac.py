@@ -18,11 +18,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .analysis.batch import band_analytic, far_masks, ordered_pairs, pac_tests, surrogate_shifts
-from .analysis.signals import AMPLITUDE_BANDS, BANDS, PHASE_BANDS, decimate, zscore
-from .analysis.stats import permutation_pvalue
-from .analysis.surrogates import surrogate_pac_loop
-from .analysis.synthetic import coupled_signal
+from ..analysis.batch import band_analytic, far_masks, ordered_pairs, pac_tests, surrogate_shifts
+from ..analysis.signals import AMPLITUDE_BANDS, BANDS, PHASE_BANDS, decimate, zscore
+from ..analysis.stats import permutation_pvalue
+from ..analysis.surrogates import surrogate_pac_loop
+from ..analysis.synthetic import coupled_signal
 
 WAVE_FS = 16000.0
 

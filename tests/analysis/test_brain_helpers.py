@@ -5,7 +5,7 @@ import torch
 
 import sparse
 from sparse.analysis.brain import frame_offset, gaussian_noise_like, population_index
-from sparse.bench_pac import main as bench_main
+from sparse.bench.pac import main as bench_main
 
 
 def tiny_encoder(**kwargs) -> torch.nn.Module:

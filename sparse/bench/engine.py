@@ -1,7 +1,7 @@
-"""Benchmarks: ``python -m sparse.bench [engine|pac] ...``.
+"""Neuron back-end benchmark: ``python -m sparse.bench [engine] ...``.
 
-``engine`` (the default) times forward + backward of three workloads per neuron
-back-end, in one process so the ratios are comparable:
+Times forward + backward of three workloads per neuron back-end, in one process so the
+ratios are comparable:
 
 (a) ``lif``: non-recurrent LIF population, 1184 units (the auditory nerve);
 (b) ``radlif``: recurrent AdLIF population, 512 units, half adaptive, recurrent density 0.5;
@@ -16,8 +16,6 @@ CPU, where PyTorch keeps no allocator statistics, the size of the tensors saved 
 backward (unique storages), which is what BPTT holds between the passes.
 Rows for snnTorch / SpikingJelly layers are added when those packages are installed.
 
-``pac`` forwards its arguments to :func:`sparse.bench_pac.main` when that module exists.
-
 Examples
 --------
 ``python -m sparse.bench --steps 100 --repeats 2``
@@ -26,9 +24,7 @@ Examples
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
-import sys
 import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -36,11 +32,11 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor
 
-from .neurons import engine
-from .neurons.modules import AdLIFNeurons
-from .neurons.state import AdLIFState, ScanResult
+from ..neurons import engine
+from ..neurons.modules import AdLIFNeurons
+from ..neurons.state import AdLIFState, ScanResult
 
-__all__ = ["main", "measure", "workloads"]
+__all__ = ["FLOOR", "measure", "run_engine", "workloads"]
 
 Step = Callable[[], None]
 
@@ -138,7 +134,7 @@ def workloads(batch: int, steps: int, device: torch.device) -> dict[str, Callabl
         return _layer_step(layer, x)
 
     def encoder(backend: str) -> Step:
-        from .encoders import ASREncoder
+        from ..encoders import ASREncoder
 
         torch.manual_seed(0)
         model = ASREncoder(dt=2.0, backend=backend).to(device).train()
@@ -278,21 +274,3 @@ def run_engine(argv: Sequence[str]) -> None:
                                    args.repeats).items():
         print(f"| {label} | - | {t:.4f} | {mem:.1f} | - |", flush=True)
 
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """Dispatch ``engine`` (default) or ``pac`` (to :mod:`sparse.bench_pac`)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "pac":
-        if importlib.util.find_spec("sparse.bench_pac") is None:
-            raise SystemExit("the 'pac' benchmark needs sparse/bench_pac.py, which is absent")
-        from . import bench_pac
-
-        bench_pac.main(argv[1:])
-        return
-    if argv and argv[0] == "engine":
-        argv = argv[1:]
-    run_engine(argv)
-
-
-if __name__ == "__main__":
-    main()
