@@ -14,7 +14,8 @@ Batch 8, 1500 steps on CUDA and 300 on CPU by default (``--steps`` overrides).
 Memory: on CUDA the peak of ``torch.cuda.max_memory_allocated`` during the step; on
 CPU, where PyTorch keeps no allocator statistics, the size of the tensors saved for
 backward (unique storages), which is what BPTT holds between the passes.
-Rows for snnTorch / SpikingJelly layers are added when those packages are installed.
+Rows for snnTorch / SpikingJelly layers are added when those packages are installed and
+work (:mod:`.peers`; ``--no-peers`` leaves them out).
 
 Examples
 --------
@@ -35,8 +36,9 @@ from torch import Tensor
 from ..neurons import engine
 from ..neurons.modules import AdLIFNeurons
 from ..neurons.state import AdLIFState, ScanResult
+from .peers import peer_rows
 
-__all__ = ["FLOOR", "measure", "run_engine", "workloads"]
+__all__ = ["FLOOR", "measure", "run_engine", "table_rows", "workloads"]
 
 Step = Callable[[], None]
 
@@ -167,66 +169,21 @@ def _no_scan(x: Tensor, p, recurrent=None, state=None, **kwargs) -> ScanResult:
     return ScanResult(_StraightThrough.apply(x), AdLIFState(last, last, last), None, None)
 
 
-@contextmanager
-def _floor_backend():
-    """Register, for the block only, the ``"no-scan"`` back-end of the floor row.
+def table_rows(workload: str, results: dict[str, tuple[float, float]],
+               reference: str = "reference") -> list[str]:
+    """Markdown rows ``| workload | backend | s | MiB | speed-up |`` of one workload.
 
-    The engine has no removal API (back-ends are registered once, at import), so the bench
-    undoes its own registration here and a test checks that the registry is left as found.
+    ``results`` maps back-end names to ``(seconds, MiB)``; the speed-up of a row is the
+    time of ``reference`` divided by the row's time.
+
+    Examples
+    --------
+    >>> table_rows("lif", {"reference": (0.5, 3.0), "cpu": (0.1, 1.0)})[1]
+    '| lif | cpu | 0.1000 | 1.0 | 5.0x |'
     """
-    engine.register_backend(engine.Backend(FLOOR, _no_scan, lambda device: True))
-    try:
-        yield
-    finally:
-        engine.BACKENDS.pop(FLOOR, None)
-        if FLOOR in engine.AUTO_ORDER:
-            engine.AUTO_ORDER.remove(FLOOR)
-
-
-def _third_party_rows(
-    batch: int, steps: int, device: torch.device
-) -> dict[str, Callable[[], Step]]:
-    """snnTorch / SpikingJelly equivalents of workload (a), when installed."""
-    rows: dict[str, Callable[[], Step]] = {}
-    try:
-        import snntorch
-    except ImportError:
-        print("# snntorch not installed: no snnTorch rows")
-    else:
-        def snn_lif() -> Step:
-            neuron = snntorch.Leaky(beta=0.8, threshold=1.0, reset_mechanism="subtract").to(device)
-            x = (torch.rand(steps, batch, 1184, device=device) * 1.2).requires_grad_()
-
-            def step() -> None:
-                mem = neuron.init_leaky()
-                out = []
-                for t in range(steps):
-                    spk, mem = neuron(x[t], mem)
-                    out.append(spk)
-                torch.stack(out).sum().backward()
-
-            return step
-
-        rows["lif/snntorch"] = snn_lif
-    try:
-        from spikingjelly.activation_based import neuron as sj_neuron
-    except ImportError:
-        print("# spikingjelly not installed: no SpikingJelly rows")
-    else:
-        def sj_lif() -> Step:
-            backend = "triton" if device.type == "cuda" else "torch"
-            node = sj_neuron.LIFNode(tau=5.0, v_reset=None, step_mode="m", backend=backend)
-            node = node.to(device)
-            x = (torch.rand(steps, batch, 1184, device=device) * 1.2).requires_grad_()
-
-            def step() -> None:
-                node.reset()
-                node(x).sum().backward()
-
-            return step
-
-        rows["lif/spikingjelly"] = sj_lif
-    return rows
+    ref_time = results[reference][0]
+    return [f"| {workload} | {name} | {t:.4f} | {mem:.1f} | {ref_time / t:.1f}x |"
+            for name, (t, mem) in results.items()]
 
 
 def run_engine(argv: Sequence[str]) -> None:
@@ -242,6 +199,8 @@ def run_engine(argv: Sequence[str]) -> None:
                         help="comma-separated back-ends (default: all available)")
     parser.add_argument("--workloads", default="lif,radlif,encoder")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--no-peers", action="store_true",
+                        help="skip the snnTorch / SpikingJelly rows")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if args.threads:
@@ -258,19 +217,17 @@ def run_engine(argv: Sequence[str]) -> None:
     print(f"| workload | backend | fwd+bwd s | {mem_label} | speed-up vs reference |")
     print("|---|---|---:|---:|---:|")
     factories = workloads(args.batch, steps, device)
-    with _floor_backend():
+    floor = engine.Backend(FLOOR, _no_scan, lambda device: True)
+    with engine.registered_backend(floor):
         for wl in args.workloads.split(","):
             row_names = names + ([FLOOR] if wl == "encoder" else [])
             makers = {name: (lambda wl=wl, name=name: factories[wl](name)) for name in row_names}
-            results = measure(makers, device, args.repeats)
-            ref_time = results["reference"][0]
-            for name, (t, mem) in results.items():
-                print(f"| {wl} | {name} | {t:.4f} | {mem:.1f} | {ref_time / t:.1f}x |",
-                      flush=True)
+            for row in table_rows(wl, measure(makers, device, args.repeats)):
+                print(row, flush=True)
     if "encoder" in args.workloads.split(","):
         print(f"# {FLOOR}: the encoder with a zero-cost neuron scan (straight-through threshold), "
               "the bound of any back-end's speed-up on this machine")
-    for label, (t, mem) in measure(_third_party_rows(args.batch, steps, device), device,
-                                   args.repeats).items():
-        print(f"| {label} | - | {t:.4f} | {mem:.1f} | - |", flush=True)
-
+    if not args.no_peers:
+        rows = peer_rows(args.batch, steps, device)
+        for label, (t, mem) in measure(rows, device, args.repeats).items():
+            print(f"| {label} | - | {t:.4f} | {mem:.1f} | - |", flush=True)
