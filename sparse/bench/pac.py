@@ -24,6 +24,8 @@ from ..analysis.stats import permutation_pvalue
 from ..analysis.surrogates import surrogate_pac_loop
 from ..analysis.synthetic import coupled_signal
 
+__all__ = ["WAVE_FS", "loop_check", "main", "make_inputs", "population_signals"]
+
 WAVE_FS = 16000.0
 
 
