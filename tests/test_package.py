@@ -1,5 +1,7 @@
 """Package-level behaviour: public names and coexistence with SciPy."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -42,3 +44,25 @@ def test_every_module_declares_its_public_names(package):
         assert isinstance(names, list) and names, f"{module.__name__} has no __all__"
         missing = [n for n in names if not hasattr(module, n)]
         assert not missing, f"{module.__name__}.__all__ names undefined {missing}"
+
+
+def test_constraints_pin_one_tested_version_inside_every_declared_range():
+    """pyproject.toml declares ranges, constraints.txt the tested set the README installs."""
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    from packaging.requirements import Requirement
+
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    pins = {}
+    for line in (root / "constraints.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, version = line.split("==")
+            pins[name.lower()] = version
+    extras = [r for reqs in project["optional-dependencies"].values() for r in reqs]
+    for req in map(Requirement, project["dependencies"] + extras):
+        assert req.name.lower() in pins, f"{req.name} is not pinned in constraints.txt"
+        assert pins[req.name.lower()] in req.specifier, f"{req.name}=={pins[req.name.lower()]}"
+    assert pins["torch"] == pins["torchaudio"]  # torchaudio needs its own torch exactly
+    readme = (root / "README.md").read_text()
+    assert readme.count("-c constraints.txt") >= 2  # both set-up commands (CI runs one)
