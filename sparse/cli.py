@@ -157,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         overrides = {"backend": args.backend} if args.backend else None
         model = load_model(args.model, run_opts={"device": args.device}, overrides=overrides)
+        if args.command == "efficiency":
+            model.network()  # a non-spiking model fails here, once
         if args.command == "info":
             info = model.info()
             print(json.dumps(info) if args.json else "\n".join(

@@ -27,7 +27,7 @@ import torch
 from speechbrain.inference.interfaces import Pretrained
 from torch import Tensor
 
-from ..efficiency import EnergyModel, Network, count_operations, network_of
+from ..efficiency import Efficiency, EnergyModel, Network, count_operations, network_of
 from .audio import AudioError, load_waveform
 from .folder import (
     HPARAMS_FILE,
@@ -93,6 +93,9 @@ class SpikingModel(Pretrained):
         super().__init__(modules=modules, hparams=hparams, run_opts=run_opts,
                          freeze_params=freeze_params)
         self.mods.eval()  # also without freezing: batch norm must use its running statistics
+        features = getattr(self.hparams, "compute_features", None)
+        if isinstance(features, torch.nn.Module):  # not among .mods: moved here
+            features.to(self.device)
         self._network: Network | None = None
         self.label_encoder = hparams.get("label_encoder")
         if self.label_encoder is not None:
@@ -236,24 +239,23 @@ class SpikingModel(Pretrained):
         """The model's populations, projections and dense stages (computed once)."""
         if self._network is None:
             classifier = self.mods["classifier"] if "classifier" in self.mods else None
-            self._network = network_of(self.mods.model, classifier)
+            try:
+                self._network = network_of(self.mods.model, classifier)
+            except TypeError as err:  # a non-spiking SpArch baseline
+                raise InferenceError(str(err)) from err
         return self._network
 
-    def efficiency_of(self, encoding: Encoding, energy: EnergyModel | None = None):
+    def efficiency_of(self, encoding: Encoding, energy: EnergyModel | None = None) -> Efficiency:
         """Operation counts and energy of an :class:`Encoding` (see :mod:`sparse.efficiency`)."""
-        try:
-            network = self.network()
-        except TypeError as err:
-            raise InferenceError(str(err)) from err
-        return count_operations(encoding.spikes, network, encoding.dt_ms, encoding.lengths,
+        return count_operations(encoding.spikes, self.network(), encoding.dt_ms, encoding.lengths,
                                 float(encoding.duration_s.sum()), encoding.feats, energy)
 
     def efficiency_batch(self, wavs: Tensor, wav_lens: Tensor | None = None,
-                         energy: EnergyModel | None = None):
+                         energy: EnergyModel | None = None) -> Efficiency:
         """:class:`~sparse.efficiency.Efficiency` of a batch of waveforms."""
         return self.efficiency_of(self.encode_batch(wavs, wav_lens), energy)
 
-    def efficiency_file(self, path: str | Path, energy: EnergyModel | None = None):
+    def efficiency_file(self, path: str | Path, energy: EnergyModel | None = None) -> Efficiency:
         """:class:`~sparse.efficiency.Efficiency` of one audio file (per second of audio)."""
         return self.efficiency_of(self.encode_file(path), energy)
 

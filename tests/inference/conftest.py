@@ -77,3 +77,26 @@ def speech_file() -> Path:
 def digit_file() -> Path:
     """A bundled FSDD digit ('eight', 8 kHz)."""
     return FSDD / "eight" / "george_nohash_0.flac"
+
+
+@pytest.fixture(scope="session")
+def sparch_run(tmp_path_factory):
+    """``run(recipe, *overrides) -> output folder`` of a one-epoch tiny SpArch run (cached)."""
+    import importlib.util
+
+    runs: dict[tuple, Path] = {}
+
+    def run(recipe: str, *extra: str) -> Path:
+        if (recipe, extra) not in runs:
+            script = REPO / "recipes" / recipe / "run_training.py"
+            spec = importlib.util.spec_from_file_location(f"inference_{recipe}", script)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            out = tmp_path_factory.mktemp(recipe.lower()) / "run"
+            module.main([str(REPO / "hparams" / f"{recipe.lower()}_train.yaml"),
+                         f"--output_folder={out}", "--nb_epochs=1", "--nb_hiddens=8",
+                         "--noprogressbar", "--device=cpu", *extra])
+            runs[(recipe, extra)] = out
+        return runs[(recipe, extra)]
+
+    return run
