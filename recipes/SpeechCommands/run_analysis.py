@@ -95,6 +95,9 @@ def main(argv: list[str] | None = None) -> None:
         files = run_analysis(train_hp, cfg, dataset, run_opts, cfg["train_command"])
     except (FileNotFoundError, ValueError) as err:
         raise RecipeError(str(err)) from err
+    from sparse.inference.export import write_analysis_efficiency  # spikes -> operations, energy
+
+    files.append(write_analysis_efficiency(train_hp, "kws", dataset))
     print("\n".join(str(f) for f in files))
 
 

@@ -303,6 +303,10 @@ def main(argv: list[str] | None = None) -> None:
     brain.evaluate(
         datasets["test"], min_key="PER", test_loader_kwargs=hparams["test_dataloader_opts"]
     )
+    from sparse.inference.export import export_trained_model  # <output_folder>/model/
+
+    export_trained_model(brain, hparams_file, "asr", test_set=datasets["test"], min_key="PER",
+                         trained_on="speechocean762 sample" if sample_mode else "TIMIT")
 
 
 if __name__ == "__main__":

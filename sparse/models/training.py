@@ -219,5 +219,10 @@ def run_sparch_recipe(
               valid_loader_kwargs=hparams["test_dataloader_opts"])
     brain.evaluate(datasets["test"], max_key="accuracy",
                    test_loader_kwargs=hparams["test_dataloader_opts"])
+    from ..inference.export import export_trained_model  # <output_folder>/model/
+
+    export_trained_model(brain, hparams_file, "sparch", test_set=datasets["test"],
+                         max_key="accuracy",
+                         trained_on=f"{task}{' (tiny generated fixture)' if fixture_mode else ''}")
     return brain
 

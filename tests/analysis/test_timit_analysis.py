@@ -67,6 +67,7 @@ def test_analysis_after_tiny_training_writes_every_figure_and_report(tmp_path, d
                "--figure_amplitude_population=cortex1")
     assert proc.returncode == 0, proc.stderr[-3000:]
     folder = out / "analysis"
+    assert "\ntotal " in (folder / "efficiency.txt").read_text()  # operations and energy
     for name in FIGURES:
         image = matplotlib.image.imread(folder / name)
         assert image.ndim == 3 and min(image.shape[:2]) > 100, name
