@@ -102,7 +102,7 @@ def contrast_figure(cfg: PACSettings, run: PACRun, n_utterances: int | None = No
         matrix_grid(
             sub, cfg, np.where(np.isfinite(res.q), dz, np.nan), f"{METRIC_NAMES[m]}: d_z "
             f"of speech − noise in {stat}; ● q ≤ {cfg.alpha:g} ({int(sig.sum())} of "
-            f"{int(np.isfinite(res.q).sum())}), ○ p ≤ {cfg.alpha:g} only",
+            f"{int(np.isfinite(res.q).sum())}), × p ≤ {cfg.alpha:g} only",
             "d_z = mean / s.d. of (speech − noise)\nred: more coupling for speech",
             sig, weak, cmap="RdBu_r", vmin=-DZ_LIMIT, vmax=DZ_LIMIT)
     n = next(iter(run.contrast.values())).tests.n_utterances.max()

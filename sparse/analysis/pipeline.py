@@ -114,6 +114,8 @@ def run_analysis(train_hp: dict, analysis_cfg: Mapping[str, Any], dataset, run_o
         Every file written.
     """
     cfg = settings(analysis_cfg)
+    # matplotlib's DEBUG records (font matching, colour bars) would fill log.txt
+    logging.getLogger("matplotlib").setLevel(max(logging.INFO, logging.getLogger().level))
     out = analysis_folder(train_hp)
     out.mkdir(parents=True, exist_ok=True)
     brain = record(train_hp, cfg, dataset, run_opts, train_command)

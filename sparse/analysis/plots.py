@@ -222,9 +222,9 @@ def plot_pair_matrix(
 ) -> Axes:
     """Population × population matrix: rows phase population, columns amplitude population.
 
-    Cells without a test (NaN, e.g. the lower triangle) stay white. ``marks`` draws a filled
-    dot (e.g. q ≤ α), ``weak`` a hollow circle (e.g. p ≤ α only). The image is
-    ``ax.images[-1]`` (for a colour bar).
+    Cells without a test (NaN, e.g. the lower triangle) stay white. ``marks`` draws a dot
+    (e.g. q ≤ α), ``weak`` a cross (e.g. p ≤ α only), black on light cells and white on dark
+    ones. The image is ``ax.images[-1]`` (for a colour bar).
 
     Parameters
     ----------
@@ -234,20 +234,19 @@ def plot_pair_matrix(
     """
     values = np.asarray(values, dtype=float)
     colours = matplotlib.colormaps[cmap].with_extremes(bad="white")
-    ax.imshow(np.ma.masked_invalid(values), cmap=colours, vmin=vmin, vmax=vmax,
-              interpolation="nearest")
-    for mask, style in ((weak, {"facecolors": "none", "edgecolors": "k", "s": 9,
-                                "linewidths": 0.6}),
-                        (marks, {"color": "k", "s": 12, "edgecolors": "w",
-                                 "linewidths": 0.5})):
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=colours, vmin=vmin, vmax=vmax,
+                      interpolation="nearest")
+    rgb = image.to_rgba(np.ma.masked_invalid(values))[..., :3]
+    dark = rgb @ np.array([0.299, 0.587, 0.114]) < 0.5
+    for mask, marker, size in ((weak, "x", 12), (marks, "o", 14)):
         if mask is not None and np.any(mask):
             r, c = np.nonzero(mask)
-            ax.scatter(c, r, marker="o", **style)
+            ax.scatter(c, r, marker=marker, s=size, linewidths=0.9 if marker == "x" else 0,
+                       c=np.where(dark[r, c], "w", "k"))
     ticks = range(len(labels))
     ax.set_xticks(ticks, labels, rotation=90, fontsize=7)
     ax.set_yticks(ticks, labels, fontsize=7)
-    ax.tick_params(labelbottom=xlabels, labelleft=ylabels)
-    ax.tick_params(length=2, pad=1)
+    ax.tick_params(length=2, pad=1, labelbottom=xlabels, labelleft=ylabels)
     ax.set_xlim(-0.5, len(labels) - 0.5)
     ax.set_ylim(len(labels) - 0.5, -0.5)
     if title:
