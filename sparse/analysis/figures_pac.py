@@ -7,6 +7,8 @@ axis instead of P·(P+1)/2 pair labels on one axis (78 for the 12 populations of
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 from matplotlib.figure import Figure, SubFigure
 
@@ -16,6 +18,12 @@ from .report import METRIC_NAMES, METRICS, PACRun, PACSettings
 
 DZ_LIMIT = 1.5  # colour range of the contrast's d_z (values beyond are clipped)
 NOTE = "cN = cortex layer N, wave = waveform"
+
+
+def fit(text: str, fig: Figure, points: float) -> str:
+    """Wrap each line of ``text`` to the figure's width for a font of ``points`` pt."""
+    chars = max(int(fig.get_figwidth() * 72 / (0.55 * points)), 20)
+    return "\n".join(textwrap.fill(line, chars) for line in text.split("\n"))
 
 
 def short_labels(names: list[str]) -> list[str]:
@@ -106,11 +114,11 @@ def contrast_figure(cfg: PACSettings, run: PACRun, n_utterances: int | None = No
             "d_z = mean / s.d. of (speech − noise)\nred: more coupling for speech",
             sig, weak, cmap="RdBu_r", vmin=-DZ_LIMIT, vmax=DZ_LIMIT)
     n = next(iter(run.contrast.values())).tests.n_utterances.max()
-    fig.suptitle("Does speech drive phase-amplitude coupling that its matched noise does not?\n"
-                 f"Paired over {n_utterances or int(n)} utterances (sign-flip test, "
-                 f"Benjamini–Hochberg per metric); {NOTE}\n"
-                 f"speech > noise at q ≤ {cfg.alpha:g}: " + "; ".join(counts),
-                 fontsize="large")
+    title = ("Does speech drive phase-amplitude coupling that its matched noise does not?\n"
+             f"Paired over {n_utterances or int(n)} utterances (sign-flip test, "
+             f"Benjamini–Hochberg per metric); {NOTE}\n"
+             f"speech > noise at q ≤ {cfg.alpha:g}: " + "; ".join(counts))
+    fig.suptitle(fit(title, fig, 11), fontsize="large")
     return fig
 
 
@@ -134,8 +142,9 @@ def conditions_figure(cfg: PACSettings, run: PACRun) -> Figure:
                         f"q ≤ {cfg.alpha:g} ● ({int(sig.sum())} of {int(np.isfinite(q).sum())})",
                         "mean z over utterances\n(statistic vs its surrogates)", sig,
                         cmap="viridis", vmin=0.0, vmax=max(top, 1.0))
-    fig.suptitle("Coupling within each input against circular-shift surrogates (the network "
-                 "couples bands for any input:\nonly the contrast, pac_significance.png, compares "
-                 f"speech with noise); {NOTE}", fontsize="large")
+    fig.suptitle(fit("Coupling within each input against circular-shift surrogates (the "
+                     "network couples bands for any input: only the contrast, "
+                     f"pac_significance.png, compares speech with noise); {NOTE}", fig, 11),
+                 fontsize="large")
     return fig
 

@@ -70,7 +70,7 @@ def answer(rec: Recording, cfg: PACSettings, run: PACRun) -> list[str]:
                      f"more under speech than under its matched noise (smallest q: {qmin}).")
     if any(down.values()):
         lines.append("Noise couples more than speech in " + " and ".join(
-            f"{down[m]} tests ({METRIC_NAMES[m]})" for m in down) + ".")
+            f"{down[m]} tests ({METRIC_NAMES[m]})" for m in down if down[m]) + ".")
     smallest = smallest_contrast_p(len(rec.ids), cfg.contrast_permutations)
     if smallest > cfg.alpha:
         lines.append(f"With {len(rec.ids)} utterances the smallest possible contrast p is "
@@ -104,6 +104,12 @@ def summary_table(cfg: PACSettings, run: PACRun) -> list[str]:
     return lines
 
 
+def _span(values: np.ndarray, fmt: str) -> str:
+    """'a-b' for the range of ``values``, or 'a' when they are all equal."""
+    low, high = format(values.min(), fmt), format(values.max(), fmt)
+    return low if low == high else f"{low}-{high}"
+
+
 def used_vs_asked(rec: Recording, cfg: PACSettings, run: PACRun) -> list[str]:
     """Minimum shifts and surrogate counts where the values used differ from those asked."""
     lines = []
@@ -116,13 +122,13 @@ def used_vs_asked(rec: Recording, cfg: PACSettings, run: PACRun) -> list[str]:
             why = f"one period of {BANDS[band][0]:g} Hz" if asked is None else "min_shift_s"
             lines.append(
                 f"minimum shift, {band}: {want / rec.fs:.3g} s asked ({why}); "
-                f"{used.min() / rec.fs:.3g}-{used.max() / rec.fs:.3g} s used, capped at "
+                f"{_span(used / rec.fs, '.3g')} s used, capped at "
                 f"{MAX_SHIFT_FRACTION:g} of each (trimmed) utterance so that half of all shifts "
                 f"remain ({_count(used < want)} of {used.size} utterances)")
     far = np.concatenate([r.per_utt.n_surrogates.ravel() for r in run.conditions.values()])
     if far.min() < cfg.n_surrogates:
         lines.append(f"n_surrogates: {cfg.n_surrogates} asked per utterance; per-utterance p "
-                     f"used {far.min()}-{far.max()} (those at least the minimum shift from 0; "
+                     f"used {_span(far, 'd')} (those at least the minimum shift from 0; "
                      "a short utterance has fewer distinct shifts); the group test uses all")
     return lines
 
