@@ -258,6 +258,7 @@ def pac_tests(
     progress: bool = False,
     n_threads: int | None = None,
     trim: int = 0,
+    desc: str = "PAC tests",
 ) -> tuple[PACTests, PACTests]:
     """:func:`pac_tests_utterance` for every utterance (lengths may differ), and the group test.
 
@@ -273,7 +274,7 @@ def pac_tests(
     ----------
     utterances : sequence of np.ndarray, each (P, T_u)
     progress : bool
-        Show a tqdm progress bar over utterances.
+        Show a tqdm progress bar over utterances, labelled ``desc``.
     n_threads : int, optional
         Worker threads (default: the number of CPUs).
     trim : int
@@ -305,7 +306,7 @@ def pac_tests(
         if progress:
             from tqdm import tqdm
 
-            jobs = tqdm(jobs, total=len(utterances), desc="PAC tests", unit="utt")
+            jobs = tqdm(jobs, total=len(utterances), desc=desc, unit="utt")
         results = list(jobs)
     per_utt = PACTests(*(np.stack(field) for field in zip(*(r[0] for r in results), strict=True)))
     mi, p_mi = group_test(per_utt.mi, [r[1].mi for r in results], rng)

@@ -144,7 +144,7 @@ def condition_tests(rec: Recording, cond: str, cfg: PACSettings, rng: np.random.
     per, group = pac_tests(utts, rec.fs, pairs, [BANDS[b] for b in cfg.phase_bands],
                            [BANDS[b] for b in cfg.amplitude_bands], cfg.n_surrogates, rng,
                            min_shift=cfg.min_shift_samples(rec.fs), progress=progress,
-                           trim=int(round(cfg.trim_s * rec.fs)))
+                           trim=int(round(cfg.trim_s * rec.fs)), desc=f"PAC tests, {cond}")
     missing = np.array([absent[i] or absent[j] for i, j in pairs])
     silent = silent_pairs(rec, cond, cfg.populations, pairs)
     testable = ~missing & ~silent
