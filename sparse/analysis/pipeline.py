@@ -18,7 +18,7 @@ import numpy as np
 from . import figures, figures_pac
 from .brain import NOISE_CONTROLS, AnalysisBrain, Example, require_checkpoint
 from .report import PACSettings, contrast_rows, csv_rows, run_pac, usable_bands, write_csv
-from .report_text import text_report
+from .report_text import text_report, used_vs_asked
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def run_analysis(train_hp: dict, analysis_cfg: Mapping[str, Any], dataset, run_o
     run = run_pac(rec, pac_cfg, rng, progress=not run_opts.get("noprogressbar", False))
     files, figure_notes = draw(rec, encoder, brain, cfg, pac_cfg, run, phones, out, rng)
     notes += figure_notes
-    for note in notes:
+    for note in [*notes, *used_vs_asked(rec, pac_cfg, run)]:
         logger.warning("%s", note)
     tables = [out / "pac_contrast.csv", out / "pac_significance.csv", out / "pac_significance.txt"]
     write_csv(contrast_rows(pac_cfg, run), tables[0])
