@@ -11,7 +11,7 @@ The training YAML named in the analysis YAML defines the model, the features and
 folder (same sample-mode rule as training); its best checkpoint (lowest validation error) is
 loaded. Overrides of keys of the analysis YAML apply to it, all others to the training YAML,
 so pass the overrides used for training. Everything is written by the shared analysis
-``Brain`` (``sparse.analysis``) to ``<output_folder>/analysis/``.
+``Brain`` (``sparse.analysis``) to ``<output_folder>/analysis/``, with the run's ``log.txt``.
 """
 
 from __future__ import annotations
@@ -29,8 +29,13 @@ sys.path.insert(0, str(HERE))
 
 from run_training import SAMPLE_FOLDER, load_clip, prepare_data  # noqa: E402
 
-from sparse.analysis.pipeline import run_analysis  # noqa: E402
-from sparse.recipe_utils import RecipeError, load_analysis_hparams, run_recipe  # noqa: E402
+from sparse.analysis.pipeline import analysis_folder, run_analysis  # noqa: E402
+from sparse.recipe_utils import (  # noqa: E402
+    RecipeError,
+    load_analysis_hparams,
+    run_recipe,
+    split_overrides,
+)
 
 
 def balanced_clips(csv_path: str, n: int) -> list[str]:
@@ -87,6 +92,10 @@ def main(argv: list[str] | None = None) -> None:
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:] if argv is None else argv)
     cfg, train_hp, sample_mode = load_analysis_hparams(
         hparams_file, overrides, use_sample=lambda hp: not hp.get("data_folder")
+    )
+    sb.create_experiment_directory(  # log.txt, hyperparams.yaml, env.log, as in training
+        experiment_directory=str(analysis_folder(train_hp)), hyperparams_to_save=hparams_file,
+        overrides=split_overrides(overrides, set(cfg))[0],
     )
     data_folder = SAMPLE_FOLDER if sample_mode else Path(train_hp["data_folder"])
     prepare_data(train_hp, data_folder)  # no-op when the training run's manifests are current

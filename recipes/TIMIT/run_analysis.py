@@ -9,7 +9,8 @@ Usage (from the repository root, after training)::
 The training YAML named in the analysis YAML defines the model and the output folder; the
 best checkpoint is loaded from it. Overrides of analysis keys apply to the analysis YAML, all
 others to the training YAML (pass the overrides used for training). Results go to
-``<output_folder>/analysis/``: one PNG per figure, ``pac_significance.txt`` and ``.csv``.
+``<output_folder>/analysis/``: one PNG per figure, the report ``pac_significance.txt``, the
+tables ``pac_contrast.csv`` and ``pac_significance.csv``, and the run's ``log.txt``.
 """
 
 from __future__ import annotations
@@ -30,8 +31,13 @@ sys.path.insert(0, str(HERE))
 from run_training import SAMPLE_FOLDER, make_label_encoder, prepare_data  # noqa: E402
 from timit_prepare import FOLD_61_TO_39  # noqa: E402
 
-from sparse.analysis.pipeline import run_analysis  # noqa: E402
-from sparse.recipe_utils import RecipeError, load_analysis_hparams, run_recipe  # noqa: E402
+from sparse.analysis.pipeline import analysis_folder, run_analysis  # noqa: E402
+from sparse.recipe_utils import (  # noqa: E402
+    RecipeError,
+    load_analysis_hparams,
+    run_recipe,
+    split_overrides,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +123,15 @@ def make_phone_fn(train_hp: dict, dataset, encoder_offset):
 
 def main(argv: list[str] | None = None) -> None:
     """Load both YAMLs, check the checkpoint, analyse, write the report and figures."""
-    cfg, train_hp, sample_mode, run_opts = load_both(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    cfg, train_hp, sample_mode, run_opts = load_both(argv)
+    hparams_file, _, overrides = sb.parse_arguments(argv)
+    sb.create_experiment_directory(  # log.txt, hyperparams.yaml, env.log, as in training
+        experiment_directory=str(analysis_folder(train_hp)), hyperparams_to_save=hparams_file,
+        overrides=split_overrides(overrides, set(cfg))[0],
+    )
+    if sample_mode:
+        logger.info("no --data_folder given: analysing the model trained on the bundled sample")
     annotation = Path(train_hp["test_annotation"])
     if not annotation.is_file():
         run_on_main(prepare_data, kwargs={"hparams": train_hp, "sample_mode": sample_mode})

@@ -3,8 +3,10 @@
 Used by every recipe's ``run_analysis.py`` (TIMIT, Speech Commands). The Brain needs the
 training YAML's ``compute_features``, ``normalize`` (module) and ``model`` (an encoder with
 ``population_names``, ``nerve.neurons`` and ``cortex.layers[i].neurons``); it runs each chosen
-utterance and, as a control, Gaussian noise of the same length (SPARSE's control, SPEC §4.1,
-done at the input: white noise with the utterance's RMS, or unit noise in feature space).
+utterance and, as its paired control, a noise input of the same length (:data:`NOISE_CONTROLS`):
+by default Gaussian noise with the utterance's magnitude spectrum (its Fourier phases
+randomised), so that speech and control differ only in their temporal structure. SPARSE's
+control (SPEC §4.1) was unit noise in feature space.
 
 What is kept per utterance is small (population signals and firing rates); full spike
 trains, features and waveform are kept only for the example utterance used by the figures.
@@ -24,6 +26,16 @@ import torch
 from .signals import decimate, zscore
 
 CONDITIONS = ("speech", "noise")
+
+#: Noise inputs paired with each utterance, all of its length: ``spectrum`` = the waveform with
+#: random Fourier phases (same magnitude spectrum and RMS, no temporal structure); ``white`` =
+#: white Gaussian noise with the utterance's RMS; ``features`` = N(0, 1) at the encoder input
+#: (no waveform).
+NOISE_CONTROLS = {
+    "spectrum": "Gaussian noise with the utterance's magnitude spectrum (phase-randomised)",
+    "white": "white Gaussian noise with the utterance's RMS",
+    "features": "N(0, 1) features at the encoder input",
+}
 
 
 @dataclass
@@ -97,14 +109,53 @@ def gaussian_noise_like(
     return noise * rms[:, None] * valid
 
 
+def spectrum_matched_noise(
+    wavs: torch.Tensor, lens: torch.Tensor, gen: torch.Generator
+) -> torch.Tensor:
+    """Each utterance with random Fourier phases: same length, magnitude spectrum and RMS.
+
+    Over each utterance's true length the real FFT keeps its magnitudes and gets phases
+    uniform in [0, 2π) (DC and, for even lengths, Nyquist keep theirs, so the output is
+    real); the inverse FFT is stationary Gaussian-like noise with exactly the utterance's
+    power spectrum (Parseval: the same RMS) and none of its temporal envelope. Zeros after
+    the true length.
+
+    Parameters
+    ----------
+    wavs : torch.Tensor, shape (batch, samples)
+    lens : torch.Tensor, shape (batch,)
+        Relative lengths in (0, 1].
+    gen : torch.Generator
+        CPU generator for the phases.
+
+    Returns
+    -------
+    torch.Tensor, shape (batch, samples)
+    """
+    out = torch.zeros_like(wavs)
+    for b in range(wavs.shape[0]):
+        n = int(round(float(lens[b]) * wavs.shape[1]))
+        if n < 2:
+            continue
+        spec = torch.fft.rfft(wavs[b, :n].double().cpu())
+        phase = 2 * torch.pi * torch.rand(spec.shape, generator=gen, dtype=torch.float64)
+        phase[0] = 0.0
+        if n % 2 == 0:
+            phase[-1] = 0.0
+        noise = torch.fft.irfft(spec * torch.exp(1j * phase), n=n)
+        out[b, :n] = noise.to(dtype=wavs.dtype, device=wavs.device)
+    return out
+
+
 class AnalysisBrain(sb.Brain):
     """Runs a trained encoder on the chosen utterances and on noise; fills :attr:`recording`.
 
-    Attributes set by the caller before :meth:`evaluate`: ``noise_control`` ('waveform' or
-    'features'), ``example_index`` (which utterance to keep in full), ``noise_seed``.
+    Attributes set by the caller before :meth:`evaluate`: ``noise_control`` (a key of
+    :data:`NOISE_CONTROLS`), ``example_index`` (which utterance to keep in full),
+    ``noise_seed``.
     """
 
-    noise_control = "waveform"
+    noise_control = "spectrum"
     example_index = 0
     noise_seed = 0
 
@@ -135,12 +186,14 @@ class AnalysisBrain(sb.Brain):
         if self.noise_control == "features":
             noise_wavs, noise_feats = None, torch.randn(feats.shape, generator=self.generator)
             noise_feats = noise_feats.to(feats.device)
-        elif self.noise_control == "waveform":
-            noise_wavs = gaussian_noise_like(wavs, lens, self.generator)
+        elif self.noise_control in ("white", "spectrum"):
+            make = gaussian_noise_like if self.noise_control == "white" else spectrum_matched_noise
+            noise_wavs = make(wavs, lens, self.generator)
             noise_feats = self._features(noise_wavs, lens)
         else:
             raise ValueError(
-                f"noise_control must be 'waveform' or 'features', got {self.noise_control!r}"
+                f"noise_control must be one of {sorted(NOISE_CONTROLS)}, "
+                f"got {self.noise_control!r}"
             )
         out = {}
         for cond, f, w in (("speech", feats, wavs), ("noise", noise_feats, noise_wavs)):

@@ -2,7 +2,8 @@
 
 A recipe's ``run_analysis.py`` loads its training YAML (encoder, features, normaliser,
 checkpointer, output folder) and its analysis YAML, builds the dataset of utterances to
-analyse, and calls :func:`run_analysis`. Everything lands in ``<output_folder>/analysis/``.
+analyse, and calls :func:`run_analysis`. Everything lands in ``<output_folder>/analysis/``
+(:func:`analysis_folder`).
 """
 
 from __future__ import annotations
@@ -14,19 +15,22 @@ from typing import Any
 
 import numpy as np
 
-from . import figures
-from .brain import AnalysisBrain, Example, require_checkpoint
-from .report import PACSettings, csv_rows, run_pac, text_report, usable_bands, write_csv
+from . import figures, figures_pac
+from .brain import NOISE_CONTROLS, AnalysisBrain, Example, require_checkpoint
+from .report import PACSettings, contrast_rows, csv_rows, run_pac, usable_bands, write_csv
+from .report_text import text_report, used_vs_asked
 
 logger = logging.getLogger(__name__)
 
 #: Keys of an analysis YAML read here, with their defaults.
 DEFAULTS: dict[str, Any] = {
-    "num_utterances": 64, "analysis_batch_size": 8, "min_key": None, "noise_control": "waveform",
+    "num_utterances": 64, "analysis_batch_size": 8, "min_key": None, "noise_control": "spectrum",
     "analysis_seed": 1986, "example_utterance": 0, "pac_populations": None,
     "phase_bands": ["delta", "theta", "alpha", "beta"],
     "amplitude_bands": ["low_gamma", "high_gamma"], "n_surrogates": 1000, "alpha": 0.05,
-    "min_shift_s": None, "trim_s": 0.25, "figure_phase_population": "nerve",
+    "min_shift_s": None, "trim_s": 0.25, "contrast_statistic": "z",
+    "contrast_permutations": 9999, "bootstrap_samples": 2000, "ci_level": 0.95,
+    "figure_phase_population": "nerve",
     "figure_amplitude_population": "cortex3", "figure_phase_band": "theta",
     "figure_amplitude_band": "low_gamma", "figure_surrogates": 2000, "dpi": 150,
 }  # fmt: skip
@@ -35,8 +39,23 @@ PhoneFn = Callable[[Example, float], tuple[list[tuple[float, float, str]], str] 
 
 
 def settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The analysis settings: ``cfg`` over :data:`DEFAULTS` (unknown keys are ignored)."""
-    return {k: cfg.get(k, v) for k, v in DEFAULTS.items()}
+    """The analysis settings: ``cfg`` over :data:`DEFAULTS` (unknown keys are ignored).
+
+    Raises
+    ------
+    ValueError
+        On an unknown ``noise_control``.
+    """
+    out = {k: cfg.get(k, v) for k, v in DEFAULTS.items()}
+    if out["noise_control"] not in NOISE_CONTROLS:
+        raise ValueError(f"noise_control must be one of {sorted(NOISE_CONTROLS)}, "
+                         f"got {out['noise_control']!r}")
+    return out
+
+
+def analysis_folder(train_hp: Mapping[str, Any]) -> Path:
+    """Where the analysis writes: ``<output_folder>/analysis``."""
+    return Path(train_hp["output_folder"]) / "analysis"
 
 
 def _pac_populations(rec, cfg) -> list[str]:
@@ -71,7 +90,7 @@ def record(train_hp: dict, cfg: dict, dataset, run_opts: dict, train_command: st
 
 def run_analysis(train_hp: dict, analysis_cfg: Mapping[str, Any], dataset, run_opts: dict,
                  train_command: str, phones: PhoneFn | None = None) -> list[Path]:
-    """Record, test PAC, write figures (PNG) and the report (text + CSV).
+    """Record, test PAC (per condition and speech vs noise), write figures and the report.
 
     Parameters
     ----------
@@ -95,33 +114,55 @@ def run_analysis(train_hp: dict, analysis_cfg: Mapping[str, Any], dataset, run_o
         Every file written.
     """
     cfg = settings(analysis_cfg)
-    out = Path(train_hp["output_folder"]) / "analysis"
+    # matplotlib's DEBUG records (font matching, colour bars) would fill log.txt
+    logging.getLogger("matplotlib").setLevel(max(logging.INFO, logging.getLogger().level))
+    out = analysis_folder(train_hp)
     out.mkdir(parents=True, exist_ok=True)
     brain = record(train_hp, cfg, dataset, run_opts, train_command)
     rec, encoder = brain.recording, brain._encoder()
     if not rec.ids:
         raise ValueError("no utterance was analysed (empty dataset)")
-    cfg["example_utterance"] = min(int(cfg["example_utterance"]), len(rec.ids) - 1)
+    notes = []
+    if len(rec.ids) < int(cfg["num_utterances"]):
+        notes.append(f"num_utterances: {cfg['num_utterances']} asked, {len(rec.ids)} used "
+                     "(all the split holds)")
+    if int(cfg["example_utterance"]) >= len(rec.ids):
+        notes.append(f"example_utterance: {cfg['example_utterance']} asked, "
+                     f"{len(rec.ids) - 1} used (the last)")
+        cfg["example_utterance"] = len(rec.ids) - 1
     rng = np.random.default_rng(int(cfg["analysis_seed"]))
     phase_bands, dropped_p = usable_bands(cfg["phase_bands"], rec.fs)
     amp_bands, dropped_a = usable_bands(cfg["amplitude_bands"], rec.fs)
     if not phase_bands or not amp_bands:
         raise ValueError(f"no phase or amplitude band below Nyquist {rec.fs / 2:g} Hz")
-    pac_cfg = PACSettings(_pac_populations(rec, cfg), phase_bands, amp_bands,
-                          int(cfg["n_surrogates"]), float(cfg["alpha"]), cfg["min_shift_s"],
-                          float(cfg["trim_s"]))
-    results = run_pac(rec, pac_cfg, rng, progress=not run_opts.get("noprogressbar", False))
-    files = [out / "pac_significance.csv", out / "pac_significance.txt"]
-    write_csv(csv_rows(rec, pac_cfg, results), files[0])
-    header = f"PAC significance report: {train_hp['output_folder']}"
-    files[1].write_text(text_report(rec, pac_cfg, results, dropped_p + dropped_a, header))
-    files += draw(rec, encoder, brain, cfg, pac_cfg, results, phones, out, rng)
-    logger.info("analysis written to %s (%d files)", out, len(files))
-    return files
+    pac_cfg = PACSettings(
+        _pac_populations(rec, cfg), phase_bands, amp_bands, int(cfg["n_surrogates"]),
+        float(cfg["alpha"]), cfg["min_shift_s"], float(cfg["trim_s"]),
+        str(cfg["contrast_statistic"]), int(cfg["contrast_permutations"]),
+        int(cfg["bootstrap_samples"]), float(cfg["ci_level"]))
+    logger.info("PAC tests: %d utterances x 2 inputs, %d populations, %d x %d bands",
+                len(rec.ids), len(pac_cfg.populations), len(phase_bands), len(amp_bands))
+    run = run_pac(rec, pac_cfg, rng, progress=not run_opts.get("noprogressbar", False))
+    files, figure_notes = draw(rec, encoder, brain, cfg, pac_cfg, run, phones, out, rng)
+    notes += figure_notes
+    for note in [*notes, *used_vs_asked(rec, pac_cfg, run)]:
+        logger.warning("%s", note)
+    tables = [out / "pac_contrast.csv", out / "pac_significance.csv", out / "pac_significance.txt"]
+    write_csv(contrast_rows(pac_cfg, run), tables[0])
+    write_csv(csv_rows(rec, pac_cfg, run), tables[1])
+    report = text_report(rec, pac_cfg, run, f"PAC report: {train_hp['output_folder']}",
+                         noise_control=cfg["noise_control"], dropped=dropped_p + dropped_a,
+                         notes=notes)
+    tables[2].write_text(report)
+    head = report.split("\n\nDEFINITIONS")[0]
+    logger.info("PAC report (head):\n%s", head)
+    logger.info("analysis written to %s (%d files)", out, len(files) + len(tables))
+    return tables + files
 
 
-def draw(rec, encoder, brain, cfg, pac_cfg, results, phones, out: Path, rng) -> list[Path]:
-    """Every figure, one PNG each."""
+def draw(rec, encoder, brain, cfg, pac_cfg, run, phones, out: Path, rng
+         ) -> tuple[list[Path], list[str]]:
+    """Every figure, one PNG each; and notes where a figure used less than was asked."""
     dpi, dt_s = int(cfg["dpi"]), 1.0 / rec.fs
     utt = int(cfg["example_utterance"])
     spiking = [n for n in rec.populations if n not in ("waveform", "all")]
@@ -132,6 +173,10 @@ def draw(rec, encoder, brain, cfg, pac_cfg, results, phones, out: Path, rng) -> 
     aband = cfg["figure_amplitude_band"]
     aband = aband if aband in pac_cfg.amplitude_bands else pac_cfg.amplitude_bands[0]
     files = [
+        figures.save(figures_pac.contrast_figure(pac_cfg, run), out / "pac_significance.png",
+                     dpi),
+        figures.save(figures_pac.conditions_figure(pac_cfg, run), out / "pac_conditions.png",
+                     dpi),
         figures.save(figures.parameters_figure(encoder), out / "parameters.png", dpi),
         figures.save(figures.weights_figure(encoder), out / "weights.png", dpi),
         figures.save(figures.rates_figure(rec, spiking), out / "firing_rates.png", dpi),
@@ -140,19 +185,21 @@ def draw(rec, encoder, brain, cfg, pac_cfg, results, phones, out: Path, rng) -> 
         found = phones(example, dt_s) if phones is not None and cond == "speech" else None
         segments, title = found if found else (None, "")
         what = f"utterance {example.id}" if cond == "speech" else \
-            f"Gaussian noise as long as utterance {example.id}"
+            f"matched noise of utterance {example.id}"
         fig = figures.raster_figure(example, brain.pop_index, dt_s, f"Spikes, {cond} input: {what}",
                                     segments, title)
         files.append(figures.save(fig, out / f"raster_{cond}.png", dpi))
-        bands = [b for b in (*pac_cfg.phase_bands, *pac_cfg.amplitude_bands)]
+        bands = [*pac_cfg.phase_bands, *pac_cfg.amplitude_bands]
         fig = figures.filtered_figure(rec, cond, utt, [phase_pop, amp_pop], bands,
                                       trim_s=float(cfg["trim_s"]))
         files.append(figures.save(fig, out / f"filtered_populations_{cond}.png", dpi))
-    fig = figures.pac_figure(rec, utt, phase_pop, amp_pop, pband, aband,
-                             int(cfg["figure_surrogates"]), rng, float(cfg["trim_s"]))
-    files.append(figures.save(fig, out / f"pac_{phase_pop}_{pband}_{amp_pop}_{aband}.png"
-                              .replace(" ", "-"), dpi))
-    fig = figures.significance_figure(pac_cfg.populations, pac_cfg.phase_bands,
-                                      pac_cfg.amplitude_bands, results, pac_cfg.alpha)
-    files.append(figures.save(fig, out / "pac_significance.png", dpi))
-    return files
+    fig, shown = figures.pac_figure(rec, utt, phase_pop, amp_pop, pband, aband,
+                                    int(cfg["figure_surrogates"]), rng, float(cfg["trim_s"]),
+                                    pac_cfg.min_shift_samples(rec.fs))
+    name = f"pac_{phase_pop}_{pband}_{amp_pop}_{aband}.png".replace(" ", "-")
+    files.append(figures.save(fig, out / name, dpi))
+    notes = []
+    if min(shown) < int(cfg["figure_surrogates"]):
+        notes.append(f"figure_surrogates: {cfg['figure_surrogates']} asked, {min(shown)} shown in "
+                     f"{name} (every admissible shift of the utterance)")
+    return files, notes

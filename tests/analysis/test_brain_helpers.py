@@ -1,10 +1,17 @@
 """Helpers of the analysis Brain on a real (tiny) encoder, and the benchmark's small run."""
 
 import numpy as np
+import pytest
 import torch
 
 import sparse
-from sparse.analysis.brain import frame_offset, gaussian_noise_like, population_index
+from sparse.analysis.brain import (
+    frame_offset,
+    gaussian_noise_like,
+    population_index,
+    spectrum_matched_noise,
+)
+from sparse.analysis.pipeline import settings
 from sparse.bench.pac import main as bench_main
 
 
@@ -38,6 +45,32 @@ def test_noise_has_the_utterance_rms_and_stops_at_its_length():
     noise = gaussian_noise_like(wavs, torch.tensor([1.0, 0.5]), torch.Generator().manual_seed(0))
     assert abs(noise[0].std().item() - 0.5) < 0.02
     assert abs(noise[1, :8000].std().item() - 2.0) < 0.1 and noise[1, 8000:].abs().max() == 0
+
+
+def test_spectrum_matched_noise_keeps_length_spectrum_and_rms_not_the_waveform():
+    t = torch.arange(16000) / 16000.0
+    wavs = torch.zeros(2, 16000)
+    envelope = 1.0 + torch.sin(2 * torch.pi * 4.0 * t)  # a 4 Hz "syllable" envelope
+    wavs[0] = envelope * torch.randn(16000, generator=torch.Generator().manual_seed(1))
+    wavs[1, :9001] = 0.3 * torch.randn(9001)
+    lens = torch.tensor([1.0, 9001 / 16000])
+    noise = spectrum_matched_noise(wavs, lens, torch.Generator().manual_seed(0))
+    again = spectrum_matched_noise(wavs, lens, torch.Generator().manual_seed(0))
+    assert torch.equal(noise, again) and noise.shape == wavs.shape
+    assert noise[1, 9001:].abs().max() == 0
+    for row, n in ((0, 16000), (1, 9001)):
+        spec_in = torch.fft.rfft(wavs[row, :n].double()).abs()
+        spec_out = torch.fft.rfft(noise[row, :n].double()).abs()
+        assert torch.allclose(spec_in, spec_out, atol=1e-3 * spec_in.max().item())
+        assert abs(noise[row, :n].pow(2).mean() / wavs[row, :n].pow(2).mean() - 1) < 1e-4
+    # the temporal envelope is gone: its 4 Hz component in the squared signal collapses
+    power = lambda x: torch.fft.rfft(x**2 - (x**2).mean()).abs()[4].item()  # noqa: E731
+    assert power(noise[0]) < 0.1 * power(wavs[0])
+
+
+def test_unknown_noise_control_is_a_clear_error():
+    with pytest.raises(ValueError, match="noise_control must be one of"):
+        settings({"noise_control": "waveform"})
 
 
 def test_benchmark_small_run_agrees_with_plain_loop():

@@ -1,7 +1,9 @@
 """End to end: a tiny TIMIT training run, then run_analysis.py on its checkpoint.
 
-Asserts that every figure and both report files exist and parse, and that a missing
-checkpoint gives one clear error naming the training command.
+Asserts that every figure, the report, both tables and the log exist and parse, that the
+report answers the speech-vs-noise question first and prints what was used where it differs
+from what was asked, and that a missing checkpoint gives one clear error naming the training
+command.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ TINY = [
 FIGURES = [
     "parameters.png", "weights.png", "firing_rates.png", "raster_speech.png", "raster_noise.png",
     "filtered_populations_speech.png", "filtered_populations_noise.png",
-    "pac_nerve_theta_cortex1_low_gamma.png", "pac_significance.png",
+    "pac_nerve_theta_cortex1_low_gamma.png", "pac_significance.png", "pac_conditions.png",
 ]  # fmt: skip
 
 
@@ -91,6 +93,26 @@ def test_analysis_after_tiny_training_writes_every_figure_and_report(tmp_path, d
                 assert 0 < float(r[key]) <= 1 and r["significant_" + key[2:]] in ("True", "False")
     for key in ("mi", "mvl"):
         assert np.isfinite([float(r[key]) for r in rows]).all()
+    with open(folder / "pac_contrast.csv", newline="") as fin:
+        contrast = list(csv.DictReader(fin))
+    assert len(contrast) == n_pairs * len(bands)  # one row per population pair x band pair
+    for r in contrast:
+        for m in ("mi", "mvl"):
+            assert int(r[f"n_utterances_{m}"]) <= 3
+            if r[f"p_{m}"]:  # 3 utterances: 8 sign patterns, p >= 2/8
+                assert 0.25 <= float(r[f"p_{m}"]) <= 1
+                assert r[f"significant_{m}"] == "False"
     report = (folder / "pac_significance.txt").read_text()
-    assert "GROUP TESTS" in report and "Benjamini-Hochberg" in report and "noise" in report
-    assert "dropped (above Nyquist 100 Hz): high_gamma" in " ".join(report.split())
+    lines = report.splitlines()
+    assert lines[2].startswith("QUESTION: does speech drive") and lines[3].startswith("ANSWER: NO")
+    joined = " ".join(report.split())
+    assert "smallest possible contrast p is 0.25 > alpha" in joined
+    for section in ("SUMMARY", "USED, WHERE IT DIFFERS FROM WHAT WAS ASKED", "DEFINITIONS",
+                    "CONTRAST", "GROUP TESTS", "PER-UTTERANCE TESTS"):
+        assert any(line.startswith(section) for line in lines), section
+    assert "num_utterances: 64 asked, 3 used" in joined
+    assert "figure_surrogates: 199 asked, 178 shown" in joined  # all shifts of a 1.5-s utterance
+    assert "dropped (above Nyquist 100 Hz): high_gamma" in joined
+    assert "Levels. per-utterance:" in joined and "group: the mean over utterances" in joined
+    log = (folder / "log.txt").read_text()
+    assert "PAC tests: 3 utterances x 2 inputs" in log and "ANSWER: NO" in log
