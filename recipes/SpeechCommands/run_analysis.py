@@ -29,7 +29,8 @@ sys.path.insert(0, str(HERE))
 
 from run_training import SAMPLE_FOLDER, load_clip, prepare_data  # noqa: E402
 
-from sparse.analysis.pipeline import analysis_folder, run_analysis  # noqa: E402
+from sparse.analysis.brain import run_analysis  # noqa: E402
+from sparse.analysis.pipeline import analysis_folder  # noqa: E402
 from sparse.recipe_utils import (  # noqa: E402
     RecipeError,
     load_analysis_hparams,

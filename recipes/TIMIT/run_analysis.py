@@ -31,7 +31,8 @@ sys.path.insert(0, str(HERE))
 from run_training import SAMPLE_FOLDER, make_label_encoder, prepare_data  # noqa: E402
 from timit_prepare import FOLD_61_TO_39  # noqa: E402
 
-from sparse.analysis.pipeline import analysis_folder, run_analysis  # noqa: E402
+from sparse.analysis.brain import run_analysis  # noqa: E402
+from sparse.analysis.pipeline import analysis_folder  # noqa: E402
 from sparse.recipe_utils import (  # noqa: E402
     RecipeError,
     load_analysis_hparams,
@@ -91,7 +92,7 @@ def reference_phones(wav: str, sample_rate: int) -> list[tuple[float, float, str
     return None
 
 
-def make_phone_fn(train_hp: dict, dataset, encoder_offset):
+def make_phone_fn(train_hp: dict, dataset):
     """Phone strip: reference .PHN timing if present, else the model's greedy CTC phones."""
     label_encoder = make_label_encoder(train_hp)
     wav_of = {uid: dataset.data[uid]["wav"].replace("{data_root}", str(train_hp["data_folder"]))
@@ -108,7 +109,7 @@ def make_phone_fn(train_hp: dict, dataset, encoder_offset):
                 next(classifier.parameters()).device))[0]
         best = logits.argmax(-1).cpu().numpy()
         frame_s = model.pool_size * dt_s
-        offset_s = encoder_offset() * dt_s
+        offset_s = model.spike_lag * dt_s
         segments, previous = [], blank
         for i, token in enumerate(best):
             if token != blank and token != previous:
@@ -136,9 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     if not annotation.is_file():
         run_on_main(prepare_data, kwargs={"hparams": train_hp, "sample_mode": sample_mode})
     dataset = utterances(train_hp, cfg)
-    from sparse.analysis.brain import frame_offset
-
-    phones = make_phone_fn(train_hp, dataset, lambda: frame_offset(train_hp["model"]))
+    phones = make_phone_fn(train_hp, dataset)
     try:
         files = run_analysis(train_hp, cfg, dataset, run_opts, cfg["train_command"], phones)
     except (FileNotFoundError, ValueError) as err:

@@ -99,6 +99,32 @@ def test_encoder_input_errors():
         MultilayeredSpiking(4, [])
 
 
+@pytest.mark.parametrize("padding, channels, lag", [
+    ("upstream", [2], 4), ("same", [2], 0), ("upstream", [2, 2], 8), ("same", [2, 2], 0)])
+def test_spike_lag_is_where_an_input_frame_reaches_the_fibres(padding, channels, lag):
+    model = ASREncoder(**dict(SMALL, auditory_channels=channels), time_padding=padding,
+                       auditory_frequency_stride=[1] * len(channels), dt=2.0).eval()
+    with torch.no_grad():  # every conv passes the kernel's centre frame through
+        for conv in model.nerve.convs:
+            conv.weight.zero_()
+            conv.bias.zero_()
+            conv.weight[:, :, 3, 2] = 1.0
+    feats = torch.zeros(1, 30, 20)
+    feats[0, 10, 12] = 1.0  # one impulse at frame 10
+    currents = model.nerve.currents(feats)[0]  # (T', fibres): non-zero where the frame arrives
+    assert torch.nonzero(currents.abs().sum(-1)).flatten().tolist() == [10 + lag]
+    assert model.nerve.lag == model.spike_lag == lag
+
+
+def test_populations_name_every_spike_train_in_order():
+    model = KWSEncoder(**SMALL, readout_features=3, dt=2.0)
+    pops = model.populations()
+    assert list(pops) == model.population_names == ["nerve", "cortex1", "cortex2"]
+    assert pops["nerve"] is model.nerve.neurons
+    assert [m.num_neurons for m in pops.values()] == [32, 12, 10]
+    assert [s.shape[-1] for s in model(torch.rand(1, 20, 20))[1]] == [32, 12, 10]
+
+
 def test_seeded_construction_and_training_forward_are_deterministic():
     outs = []
     for _ in range(2):
