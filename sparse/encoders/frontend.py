@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from .._checks import as_list, check_portion, check_positive, check_rank3
+from .._checks import as_list, check_input, check_portion, check_positive
 from ..neurons.defaults import BACKEND, ENCODER, SURROGATE
 from ..neurons.modules import AdLIFNeurons
 from .multilayer import MultilayeredSpiking
@@ -199,13 +199,19 @@ class SpikingFrontEnd(nn.Module):
         return dict(zip(self.population_names, neurons, strict=True))
 
     def spikes(self, feats: Tensor) -> list[Tensor]:
-        """Every population's spikes ``[nerve (B, T', C*F'), cortex_i (B, T', O_i) ...]``."""
-        check_rank3(feats, type(self).__name__)
+        """Every population's spikes ``[nerve (B, T', C*F'), cortex_i (B, T', O_i) ...]``.
+
+        Raises
+        ------
+        ValueError, TypeError
+            Unless ``feats`` is a floating-point ``(batch, time, num_mel_bins)`` tensor
+            without NaN.
+        """
+        check_input(feats, type(self).__name__)
         if feats.shape[-1] != self.num_mel_bins:
             raise ValueError(f"expected {self.num_mel_bins} mel bins, got {feats.shape[-1]}")
         nerve = self.nerve(feats)
-        _, cortex = self.cortex(nerve, return_all=True)
-        return [nerve, *cortex]
+        return [nerve, *self.cortex.layer_spikes(nerve)]
 
     @torch.no_grad()
     def project_parameters_(self) -> None:

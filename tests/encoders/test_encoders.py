@@ -19,10 +19,18 @@ SMALL = dict(num_mel_bins=20, auditory_channels=[2], auditory_kernel_size=(7, 5)
 def test_asr_encoder_shapes(dt, steps, padding):
     model = ASREncoder(**SMALL, phoneme_features=9, phoneme_ctc_rate_hz=25, dt=dt,
                        time_padding=padding)
-    out, spikes = model(torch.rand(2, steps, 20))
     t_spk = steps + 8 if padding == "upstream" else steps
     assert model.spike_length(steps) == t_spk
     assert model.pool_size == int(1000 / dt / 25)
+    if t_spk < model.pool_size:  # not one CTC frame: a clear error, not an empty output
+        assert model.output_length(steps) == 0
+        need = model.pool_size - (t_spk - steps)
+        with pytest.raises(ValueError, match=f"input of {steps} frames is shorter than one "
+                                             f"output frame.* at least {need} frames"):
+            model(torch.rand(2, steps, 20))
+        model(torch.rand(2, need, 20))  # the length it names is enough
+        return
+    out, spikes = model(torch.rand(2, steps, 20))
     assert out.shape == (2, t_spk // model.pool_size, 9) == (2, model.output_length(steps), 9)
     assert [tuple(s.shape) for s in spikes] == [(2, t_spk, 32), (2, t_spk, 12), (2, t_spk, 10)]
     assert all(torch.all((s == 0) | (s == 1)) for s in spikes)
@@ -97,6 +105,38 @@ def test_encoder_input_errors():
         model(torch.rand(1, 10, 40))
     with pytest.raises(ValueError, match="layer_sizes"):
         MultilayeredSpiking(4, [])
+
+
+def _nan_at(shape: tuple, t: int) -> torch.Tensor:
+    x = torch.rand(shape)
+    x[-1, t, 0] = float("nan")
+    return x
+
+
+@pytest.mark.parametrize("name", ["ASREncoder", "KWSEncoder", "MultilayeredSpiking"])
+def test_integer_and_nan_inputs_are_rejected_by_name(name):
+    if name == "MultilayeredSpiking":
+        model = MultilayeredSpiking(20, [6], [0.5], [0.5], [1.0])
+    else:
+        model = {"ASREncoder": ASREncoder, "KWSEncoder": KWSEncoder}[name](**SMALL, dt=2.0)
+    for dtype in (torch.long, torch.bool):  # spike counts / masks must be converted first
+        with pytest.raises(TypeError, match=f"{name} expects a floating-point tensor, got "
+                                            f"{dtype}; convert it with .float()"):
+            model(torch.ones(2, 40, 20, dtype=dtype))
+    with pytest.raises(ValueError, match=rf"{name} got NaN in its input of shape \(2, 40, 20\)"):
+        model(_nan_at((2, 40, 20), t=39))  # NaN would otherwise silently give no spike
+    model(torch.rand(2, 40, 20))  # the same shape without NaN runs
+
+
+def test_unknown_keyword_arguments_raise_naming_the_key():
+    with pytest.raises(TypeError, match=r"ASREncoder got unknown keyword argument\(s\) "
+                                        r"\['cortex_layer_size'\]; did you mean "
+                                        r"'cortex_layer_sizes'\?"):
+        ASREncoder(**SMALL, cortex_layer_size=[8])  # a YAML typo no longer vanishes
+    with pytest.raises(TypeError, match=r"unknown keyword argument\(s\) \['colour'\]$"):
+        ASREncoder(**SMALL, colour="blue")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'phoneme_features'"):
+        KWSEncoder(**SMALL, phoneme_features=8)  # an ASR-only key is unknown to KWS
 
 
 @pytest.mark.parametrize("padding, channels, lag", [
