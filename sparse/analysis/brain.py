@@ -22,8 +22,9 @@ import SpeechBrain.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,8 @@ from .pipeline import PhoneFn, analyse, analysis_folder, settings
 from .recording import NOISE_CONTROLS, Recording, populations_of, record_utterance
 
 __all__ = ["AnalysisBrain", "gaussian_noise_like", "spectrum_matched_noise", "record",
-           "require_checkpoint", "run_analysis"]
+           "require_checkpoint", "check_before_writing", "no_empty_folders_left",
+           "run_analysis"]
 
 logger = logging.getLogger(__name__)
 
@@ -176,6 +178,58 @@ def require_checkpoint(checkpointer, train_command: str, min_key: str | None = N
             f"train first with: {train_command}"
         )
     return Path(ckpt.path)
+
+
+def check_before_writing(train_hp: Mapping[str, Any], analysis_cfg: Mapping[str, Any],
+                         splits: Mapping[str, str]) -> Path:
+    """Every check that needs no output: split, settings and a trained checkpoint.
+
+    Parameters
+    ----------
+    train_hp : mapping
+        Training hyperparameters (``checkpointer``).
+    analysis_cfg : mapping
+        The analysis YAML: ``split``, ``train_command`` and the keys of
+        :data:`~sparse.analysis.pipeline.DEFAULTS`.
+    splits : mapping
+        The recipe's split names (to the training YAML's manifest keys).
+
+    Returns
+    -------
+    Path
+        The checkpoint the analysis will load.
+
+    Raises
+    ------
+    ValueError
+        On an unknown split or a bad setting (e.g. ``noise_control``).
+    FileNotFoundError
+        Without a checkpoint (naming the training command).
+    """
+    if analysis_cfg["split"] not in splits:
+        raise ValueError(f"split must be one of {', '.join(splits)}, "
+                         f"got {analysis_cfg['split']!r}")
+    cfg = settings(analysis_cfg)
+    return require_checkpoint(train_hp["checkpointer"], analysis_cfg["train_command"],
+                              cfg["min_key"])
+
+
+@contextlib.contextmanager
+def no_empty_folders_left(*folders: str | Path) -> Iterator[None]:
+    """On an exception, remove each of ``folders`` (in the order given) that is empty.
+
+    Loading a training YAML creates its ``save/`` folder (SpeechBrain's ``Checkpointer``) and
+    the output folder above it; an analysis that then fails must not leave them behind
+    empty. Folders holding anything are kept; an empty one goes whoever made it (which
+    cannot be told afterwards, and an empty folder holds nothing to lose).
+    """
+    try:
+        yield
+    except BaseException:
+        for folder in folders:
+            with contextlib.suppress(OSError):  # not empty, or not there
+                Path(folder).rmdir()
+        raise
 
 
 def record(train_hp: dict, cfg: Mapping[str, Any], dataset, run_opts: dict,
