@@ -59,3 +59,32 @@ def test_record_utterance_drops_the_lag_counts_rates_in_hz_and_keeps_the_example
     assert example.feats.shape == (8, 2) and example.waveform is None
     record_utterance(rec, pops, "speech", "u1", {"x": x, "y": y}, frames=8)
     assert rec.examples["speech"].id == "u0"  # only example_index 0 is kept whole
+
+
+def test_a_model_without_speechbrain_or_encoder_is_analysed(tmp_path):
+    """SpArch-like populations (layer1, layer2; no conv lag) recorded by hand, then analysed."""
+    from sparse.analysis.pipeline import analyse
+
+    rng = np.random.default_rng(0)
+    pops = Populations.from_masks({"layer1": np.zeros(6, bool), "layer2": np.ones(4, bool)},
+                                  dt_ms=4.0)
+    rec = Recording.of(pops)
+    for u in range(4):
+        frames = 500 + 25 * u  # 2 s and more at 250 Hz
+        for cond, p in (("speech", 0.2), ("noise", 0.1)):
+            spikes = {n: (rng.random((frames, k)) < p).astype(np.float32)
+                      for n, k in (("layer1", 6), ("layer2", 4))}
+            record_utterance(rec, pops, cond, f"utt{u}", spikes, frames,
+                             waveform=rng.standard_normal(4 * frames), sample_rate=1000.0,
+                             feats=rng.standard_normal((frames, 8)), outputs=np.ones(3))
+    cfg = {"n_surrogates": 49, "contrast_permutations": 99, "bootstrap_samples": 50,
+           "figure_surrogates": 49, "dpi": 40, "amplitude_bands": ["low_gamma"],
+           "figure_phase_population": "layer1", "figure_amplitude_population": "layer2"}
+    files = analyse(rec, pops, cfg, tmp_path, "PAC report: a SpArch-like model", progress=False)
+    names = sorted(f.name for f in files)
+    assert "parameters.png" not in names and "weights.png" not in names  # no SPARSE encoder
+    assert {"raster_speech.png", "firing_rates.png", "pac_layer1_theta_layer2_low_gamma.png",
+            "pac_contrast.csv", "pac_significance.txt"} <= set(names)
+    assert all(f.is_file() and f.stat().st_size > 0 for f in files)
+    report = (tmp_path / "pac_significance.txt").read_text()
+    assert report.startswith("PAC report: a SpArch-like model") and "ANSWER:" in report
