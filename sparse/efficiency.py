@@ -249,11 +249,11 @@ def _sparse_network(model: nn.Module, classifier: nn.Module | None) -> Network:
     """SPARSE encoders: nerve fibres, cortex layers, then pooling + head or the readout."""
     from .encoders.asr import ASREncoder
 
-    names = list(model.population_names)
-    neurons = [model.nerve.neurons] + [layer.neurons for layer in model.cortex.layers]
-    pops = [_adlif_population(n, m) for n, m in zip(names, neurons, strict=True)]
+    populations = model.populations()
+    names = list(populations)
+    pops = [_adlif_population(n, m) for n, m in populations.items()]
     projs = []
-    for i, (name, module) in enumerate(zip(names, neurons, strict=True)):
+    for i, (name, module) in enumerate(populations.items()):
         recurrent = module.recurrent_weights()
         if recurrent is not None:
             projs.append(_projection(name, name, recurrent))

@@ -356,9 +356,16 @@ def load_analysis_hparams(
         mine, theirs = split_overrides(overrides, set(load_hyperpyyaml(fin)))
     with open(path, encoding="utf-8") as fin:
         analysis = load_hyperpyyaml(fin, mine)
-    train, sample_mode = load_recipe_hparams(
-        path.parent / analysis["train_hparams"], theirs, use_sample=use_sample
-    )
+    train_file = path.parent / analysis["train_hparams"]
+    if train_file.is_file():  # a key of neither file: name both, suggest from both
+        known = set(_plain_view(train_file, "")) | set(analysis)
+        for key in override_keys(theirs):
+            if key not in known:
+                close = difflib.get_close_matches(key, sorted(known), n=3)
+                hint = f"; did you mean {', '.join('--' + k for k in close)}?" if close else ""
+                raise RecipeError(f"unknown hyperparameter --{key} (not a key of {path} nor of "
+                                  f"its training YAML {train_file}){hint}")
+    train, sample_mode = load_recipe_hparams(train_file, theirs, use_sample=use_sample)
     return analysis, train, sample_mode
 
 

@@ -20,7 +20,8 @@ ROW = re.compile(r"^\| ([\w/-]+) \| ([\w-]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+x
 
 def test_engine_table_has_every_row_and_leaves_the_registry_alone(capsys):
     before = (dict(engine.BACKENDS), list(engine.AUTO_ORDER))
-    bench.main(["engine", "--steps", "4", "--batch", "1", "--repeats", "1",
+    # 12 frames: the encoder's one CTC frame (20 spike steps at dt 2 ms, 8 from its padding)
+    bench.main(["engine", "--steps", "12", "--batch", "1", "--repeats", "1",
                 "--backends", "reference,cpu", "--no-peers"])
     rows = ROW.findall(capsys.readouterr().out)
     got = {(wl, be) for wl, be, *_ in rows}

@@ -29,13 +29,22 @@ sys.path.insert(0, str(HERE))
 
 from run_training import SAMPLE_FOLDER, load_clip, prepare_data  # noqa: E402
 
-from sparse.analysis.pipeline import analysis_folder, run_analysis  # noqa: E402
+from sparse._speechbrain_logs import drop_speechbrain_noise  # noqa: E402
+from sparse.analysis.brain import (  # noqa: E402
+    check_before_writing,
+    no_empty_folders_left,
+    run_analysis,
+)
+from sparse.analysis.pipeline import analysis_folder  # noqa: E402
 from sparse.recipe_utils import (  # noqa: E402
     RecipeError,
     load_analysis_hparams,
     run_recipe,
     split_overrides,
 )
+
+#: ``split`` of the analysis YAML -> the training YAML's manifest.
+SPLITS = {"train": "train_annotation", "valid": "valid_annotation", "test": "test_annotation"}
 
 
 def balanced_clips(csv_path: str, n: int) -> list[str]:
@@ -67,10 +76,7 @@ def balanced_clips(csv_path: str, n: int) -> list[str]:
 
 def clips(train_hp: dict, cfg: dict, data_folder: Path) -> DynamicItemDataset:
     """The analysed clips of the chosen split, with outputs ``id`` and ``sig``."""
-    key = {"train": "train_annotation", "valid": "valid_annotation", "test": "test_annotation"}
-    if cfg["split"] not in key:
-        raise RecipeError(f"split must be train, valid or test, got {cfg['split']!r}")
-    path = train_hp[key[cfg["split"]]]
+    path = train_hp[SPLITS[cfg["split"]]]
     keep = set(balanced_clips(path, int(cfg["num_utterances"])))
     dataset = DynamicItemDataset.from_csv(path, replacements={"data_root": str(data_folder)})
     dataset = dataset.filtered_sorted(key_test={"id": lambda uid: uid in keep})
@@ -89,10 +95,16 @@ def clips(train_hp: dict, cfg: dict, data_folder: Path) -> DynamicItemDataset:
 
 def main(argv: list[str] | None = None) -> None:
     """Load both YAMLs, prepare the manifests if needed, analyse, list the files written."""
+    drop_speechbrain_noise()
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:] if argv is None else argv)
     cfg, train_hp, sample_mode = load_analysis_hparams(
         hparams_file, overrides, use_sample=lambda hp: not hp.get("data_folder")
     )
+    try:  # before anything is written; loading the training YAML made save/: removed if empty
+        with no_empty_folders_left(train_hp["save_folder"], train_hp["output_folder"]):
+            check_before_writing(train_hp, cfg, SPLITS)
+    except (FileNotFoundError, ValueError) as err:
+        raise RecipeError(str(err)) from err
     sb.create_experiment_directory(  # log.txt, hyperparams.yaml, env.log, as in training
         experiment_directory=str(analysis_folder(train_hp)), hyperparams_to_save=hparams_file,
         overrides=split_overrides(overrides, set(cfg))[0],

@@ -31,7 +31,13 @@ sys.path.insert(0, str(HERE))
 from run_training import SAMPLE_FOLDER, make_label_encoder, prepare_data  # noqa: E402
 from timit_prepare import FOLD_61_TO_39  # noqa: E402
 
-from sparse.analysis.pipeline import analysis_folder, run_analysis  # noqa: E402
+from sparse._speechbrain_logs import drop_speechbrain_noise  # noqa: E402
+from sparse.analysis.brain import (  # noqa: E402
+    check_before_writing,
+    no_empty_folders_left,
+    run_analysis,
+)
+from sparse.analysis.pipeline import analysis_folder  # noqa: E402
 from sparse.recipe_utils import (  # noqa: E402
     RecipeError,
     load_analysis_hparams,
@@ -40,6 +46,9 @@ from sparse.recipe_utils import (  # noqa: E402
 )
 
 logger = logging.getLogger(__name__)
+
+#: ``split`` of the analysis YAML -> the training YAML's manifest.
+SPLITS = {"train": "train_annotation", "dev": "valid_annotation", "test": "test_annotation"}
 
 
 def load_both(argv: list[str]) -> tuple[dict, dict, bool, dict]:
@@ -55,11 +64,8 @@ def load_both(argv: list[str]) -> tuple[dict, dict, bool, dict]:
 
 def utterances(train_hp: dict, cfg: dict) -> DynamicItemDataset:
     """The ``num_utterances`` longest utterances of the chosen split, longest first."""
-    key = {"train": "train_annotation", "dev": "valid_annotation", "test": "test_annotation"}
-    if cfg["split"] not in key:
-        raise RecipeError(f"split must be train, dev or test, got {cfg['split']!r}")
     dataset = DynamicItemDataset.from_json(
-        json_path=train_hp[key[cfg["split"]]],
+        json_path=train_hp[SPLITS[cfg["split"]]],
         replacements={"data_root": str(train_hp["data_folder"])},
     )
     dataset = dataset.filtered_sorted(
@@ -91,7 +97,7 @@ def reference_phones(wav: str, sample_rate: int) -> list[tuple[float, float, str
     return None
 
 
-def make_phone_fn(train_hp: dict, dataset, encoder_offset):
+def make_phone_fn(train_hp: dict, dataset):
     """Phone strip: reference .PHN timing if present, else the model's greedy CTC phones."""
     label_encoder = make_label_encoder(train_hp)
     wav_of = {uid: dataset.data[uid]["wav"].replace("{data_root}", str(train_hp["data_folder"]))
@@ -108,7 +114,7 @@ def make_phone_fn(train_hp: dict, dataset, encoder_offset):
                 next(classifier.parameters()).device))[0]
         best = logits.argmax(-1).cpu().numpy()
         frame_s = model.pool_size * dt_s
-        offset_s = encoder_offset() * dt_s
+        offset_s = model.spike_lag * dt_s
         segments, previous = [], blank
         for i, token in enumerate(best):
             if token != blank and token != previous:
@@ -124,8 +130,14 @@ def make_phone_fn(train_hp: dict, dataset, encoder_offset):
 def main(argv: list[str] | None = None) -> None:
     """Load both YAMLs, check the checkpoint, analyse, write the report and figures."""
     argv = sys.argv[1:] if argv is None else argv
+    drop_speechbrain_noise()
     cfg, train_hp, sample_mode, run_opts = load_both(argv)
     hparams_file, _, overrides = sb.parse_arguments(argv)
+    try:  # before anything is written; loading the training YAML made save/: removed if empty
+        with no_empty_folders_left(train_hp["save_folder"], train_hp["output_folder"]):
+            check_before_writing(train_hp, cfg, SPLITS)
+    except (FileNotFoundError, ValueError) as err:
+        raise RecipeError(str(err)) from err
     sb.create_experiment_directory(  # log.txt, hyperparams.yaml, env.log, as in training
         experiment_directory=str(analysis_folder(train_hp)), hyperparams_to_save=hparams_file,
         overrides=split_overrides(overrides, set(cfg))[0],
@@ -136,9 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     if not annotation.is_file():
         run_on_main(prepare_data, kwargs={"hparams": train_hp, "sample_mode": sample_mode})
     dataset = utterances(train_hp, cfg)
-    from sparse.analysis.brain import frame_offset
-
-    phones = make_phone_fn(train_hp, dataset, lambda: frame_offset(train_hp["model"]))
+    phones = make_phone_fn(train_hp, dataset)
     try:
         files = run_analysis(train_hp, cfg, dataset, run_opts, cfg["train_command"], phones)
     except (FileNotFoundError, ValueError) as err:

@@ -2,10 +2,13 @@
 
 Pure NumPy/SciPy functions (time on the last axis) are re-exported here, among them the
 paired speech-vs-noise contrast (:func:`paired_contrast`). Not imported here (matplotlib /
-SpeechBrain): :mod:`.plots` (drawing, ax in, ax out), :mod:`.figures` and :mod:`.figures_pac`
-(figure layouts), :mod:`.brain` (the analysis ``Brain`` recording every population),
-:mod:`.report` (PAC tests over a recording, CSV), :mod:`.report_text` (the text report) and
-:mod:`.pipeline` (:func:`run_analysis`, used by every recipe's ``run_analysis.py``).
+SpeechBrain): :mod:`.recording` (what is kept of a model's run: its named populations, ``dt``
+and lag, and the population signals and rates of every utterance), :mod:`.report` (PAC tests
+over a recording, CSV), :mod:`.report_text` (the text report), :mod:`.plots` (drawing, ax in,
+ax out), :mod:`.figures` and :mod:`.figures_pac` (figure layouts), :mod:`.pipeline`
+(:func:`~.pipeline.analyse`: tests, figures and report of a recording), none of which imports
+SpeechBrain, and :mod:`.brain` (the SpeechBrain ``Brain`` that runs a SPARSE encoder, and
+:func:`~.brain.run_analysis`, used by every recipe's ``run_analysis.py``).
 """
 
 from .batch import (

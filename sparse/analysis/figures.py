@@ -12,8 +12,8 @@ from matplotlib.figure import Figure
 
 from . import plots
 from .batch import band_analytic
-from .brain import CONDITIONS, Recording, neuron_modules
 from .pac import binned_amplitude
+from .recording import CONDITIONS, Recording
 from .signals import BANDS, bandpass
 from .stats import permutation_pvalue
 from .surrogates import draw_shifts, min_shift, surrogate_pac_fft
@@ -31,10 +31,10 @@ def _numpy(t: torch.Tensor) -> np.ndarray:
 
 def parameters_figure(encoder: torch.nn.Module) -> Figure:
     """Rows: nerve and cortex layers; columns: τu (ms), τw (ms), a, b (trained, constrained)."""
-    names, modules = encoder.population_names, neuron_modules(encoder)
-    fig = Figure(figsize=(14, 2.6 * len(names)), layout="constrained")
-    axes = fig.subplots(len(names), 4, squeeze=False)
-    for row, (name, module) in zip(axes, zip(names, modules, strict=True), strict=True):
+    populations = encoder.populations()
+    fig = Figure(figsize=(14, 2.6 * len(populations)), layout="constrained")
+    axes = fig.subplots(len(populations), 4, squeeze=False)
+    for row, (name, module) in zip(axes, populations.items(), strict=True):
         consts = module.effective_parameters()
         adlif = _numpy(module.sfa_mask).astype(bool)
         cols = (("tau_u", "τu (ms)", False), ("tau_w", "τw (ms)", True), ("a", "a", True),

@@ -1,9 +1,12 @@
-"""The whole analysis of a trained model: record, test, draw, report.
+"""The analysis of a recorded model: PAC tests, figures, report.
 
-A recipe's ``run_analysis.py`` loads its training YAML (encoder, features, normaliser,
-checkpointer, output folder) and its analysis YAML, builds the dataset of utterances to
-analyse, and calls :func:`run_analysis`. Everything lands in ``<output_folder>/analysis/``
-(:func:`analysis_folder`).
+:func:`analyse` takes a :class:`~sparse.analysis.recording.Recording` and the
+:class:`~sparse.analysis.recording.Populations` it was recorded with (named populations,
+``dt``, lag), whatever ran the model, and writes every table, figure and the report. A
+recipe's ``run_analysis.py`` records with SpeechBrain through
+:func:`sparse.analysis.brain.run_analysis`, which ends here; everything lands in
+``<output_folder>/analysis/`` (:func:`analysis_folder`). This module does not import
+SpeechBrain.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from typing import Any
 import numpy as np
 
 from . import figures, figures_pac
-from .brain import NOISE_CONTROLS, AnalysisBrain, Example, require_checkpoint
+from .recording import NOISE_CONTROLS, Example, Populations, Recording
 from .report import PACSettings, contrast_rows, csv_rows, run_pac, usable_bands, write_csv
 from .report_text import text_report, used_vs_asked
+
+__all__ = ["DEFAULTS", "PhoneFn", "analyse", "analysis_folder", "draw", "settings"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,52 +79,44 @@ def _figure_choice(rec, cfg, name: str, fallback: str) -> str:
     return fallback
 
 
-def record(train_hp: dict, cfg: dict, dataset, run_opts: dict, train_command: str):
-    """Load the best checkpoint, run the utterances and noise; return the Brain."""
-    ckpt = require_checkpoint(train_hp["checkpointer"], train_command, cfg["min_key"])
-    logger.info("analysing checkpoint %s", ckpt)
-    brain = AnalysisBrain(modules=train_hp["modules"], hparams=train_hp, run_opts=run_opts,
-                          checkpointer=train_hp["checkpointer"])
-    brain.noise_control = cfg["noise_control"]
-    brain.example_index = int(cfg["example_utterance"])
-    brain.noise_seed = int(cfg["analysis_seed"])
-    brain.evaluate(dataset, min_key=cfg["min_key"],
-                   test_loader_kwargs={"batch_size": int(cfg["analysis_batch_size"])})
-    return brain
-
-
-def run_analysis(train_hp: dict, analysis_cfg: Mapping[str, Any], dataset, run_opts: dict,
-                 train_command: str, phones: PhoneFn | None = None) -> list[Path]:
-    """Record, test PAC (per condition and speech vs noise), write figures and the report.
+def analyse(rec: Recording, pops: Populations, analysis_cfg: Mapping[str, Any], out: Path,
+            title: str, *, model=None, phones: PhoneFn | None = None,
+            progress: bool = True) -> list[Path]:
+    """Test PAC (per condition and speech vs noise), write figures, tables and the report.
 
     Parameters
     ----------
-    train_hp : dict
-        Loaded training hyperparameters (``modules``, ``checkpointer``, ``output_folder``,
-        ``compute_features``, ``hop_length``, ``sample_rate``).
+    rec : Recording
+        The recorded utterances, speech and noise.
+    pops : Populations
+        The populations ``rec`` was recorded with (groups for the rasters).
     analysis_cfg : mapping
         Analysis settings (see :data:`DEFAULTS`).
-    dataset : speechbrain DynamicItemDataset
-        The utterances, with output keys ``id`` and ``sig``.
-    run_opts : dict
-        SpeechBrain run options.
-    train_command : str
-        Shown in the error when no checkpoint exists.
+    out : Path
+        Existing folder the files go to.
+    title : str
+        First line of the report.
+    model : nn.Module, optional
+        A SPARSE encoder (``populations()``, ``cortex``): draws its trained neuron
+        parameters and synaptic weights.
     phones : callable, optional
         ``phones(example, dt_s) -> (segments [(start_s, end_s, label)], title) or None``.
+    progress : bool
+        Progress bars over the PAC tests.
 
     Returns
     -------
     list of Path
         Every file written.
+
+    Raises
+    ------
+    ValueError
+        If nothing was recorded, or no band fits below Nyquist.
     """
     cfg = settings(analysis_cfg)
     # matplotlib's DEBUG records (font matching, colour bars) would fill log.txt
     logging.getLogger("matplotlib").setLevel(max(logging.INFO, logging.getLogger().level))
-    out = analysis_folder(train_hp)
-    out.mkdir(parents=True, exist_ok=True)
-    brain = record(train_hp, cfg, dataset, run_opts, train_command)
-    rec, encoder = brain.recording, brain._encoder()
     if not rec.ids:
         raise ValueError("no utterance was analysed (empty dataset)")
     notes = []
@@ -142,17 +139,16 @@ def run_analysis(train_hp: dict, analysis_cfg: Mapping[str, Any], dataset, run_o
         int(cfg["bootstrap_samples"]), float(cfg["ci_level"]))
     logger.info("PAC tests: %d utterances x 2 inputs, %d populations, %d x %d bands",
                 len(rec.ids), len(pac_cfg.populations), len(phase_bands), len(amp_bands))
-    run = run_pac(rec, pac_cfg, rng, progress=not run_opts.get("noprogressbar", False))
-    files, figure_notes = draw(rec, encoder, brain, cfg, pac_cfg, run, phones, out, rng)
+    run = run_pac(rec, pac_cfg, rng, progress=progress)
+    files, figure_notes = draw(rec, pops, model, cfg, pac_cfg, run, phones, out, rng)
     notes += figure_notes
     for note in [*notes, *used_vs_asked(rec, pac_cfg, run)]:
         logger.warning("%s", note)
     tables = [out / "pac_contrast.csv", out / "pac_significance.csv", out / "pac_significance.txt"]
     write_csv(contrast_rows(pac_cfg, run), tables[0])
     write_csv(csv_rows(rec, pac_cfg, run), tables[1])
-    report = text_report(rec, pac_cfg, run, f"PAC report: {train_hp['output_folder']}",
-                         noise_control=cfg["noise_control"], dropped=dropped_p + dropped_a,
-                         notes=notes)
+    report = text_report(rec, pac_cfg, run, title, noise_control=cfg["noise_control"],
+                         dropped=dropped_p + dropped_a, notes=notes)
     tables[2].write_text(report)
     head = report.split("\n\nDEFINITIONS")[0]
     logger.info("PAC report (head):\n%s", head)
@@ -160,9 +156,12 @@ def run_analysis(train_hp: dict, analysis_cfg: Mapping[str, Any], dataset, run_o
     return tables + files
 
 
-def draw(rec, encoder, brain, cfg, pac_cfg, run, phones, out: Path, rng
+def draw(rec: Recording, pops: Populations, model, cfg, pac_cfg, run, phones, out: Path, rng
          ) -> tuple[list[Path], list[str]]:
-    """Every figure, one PNG each; and notes where a figure used less than was asked."""
+    """Every figure, one PNG each; and notes where a figure used less than was asked.
+
+    The parameter and weight figures need a SPARSE encoder ``model`` (left out without one).
+    """
     dpi, dt_s = int(cfg["dpi"]), 1.0 / rec.fs
     utt = int(cfg["example_utterance"])
     spiking = [n for n in rec.populations if n not in ("waveform", "all")]
@@ -177,16 +176,17 @@ def draw(rec, encoder, brain, cfg, pac_cfg, run, phones, out: Path, rng
                      dpi),
         figures.save(figures_pac.conditions_figure(pac_cfg, run), out / "pac_conditions.png",
                      dpi),
-        figures.save(figures.parameters_figure(encoder), out / "parameters.png", dpi),
-        figures.save(figures.weights_figure(encoder), out / "weights.png", dpi),
-        figures.save(figures.rates_figure(rec, spiking), out / "firing_rates.png", dpi),
     ]
+    if model is not None:
+        files += [figures.save(figures.parameters_figure(model), out / "parameters.png", dpi),
+                  figures.save(figures.weights_figure(model), out / "weights.png", dpi)]
+    files.append(figures.save(figures.rates_figure(rec, spiking), out / "firing_rates.png", dpi))
     for cond, example in rec.examples.items():
         found = phones(example, dt_s) if phones is not None and cond == "speech" else None
         segments, title = found if found else (None, "")
         what = f"utterance {example.id}" if cond == "speech" else \
             f"matched noise of utterance {example.id}"
-        fig = figures.raster_figure(example, brain.pop_index, dt_s, f"Spikes, {cond} input: {what}",
+        fig = figures.raster_figure(example, pops.groups, dt_s, f"Spikes, {cond} input: {what}",
                                     segments, title)
         files.append(figures.save(fig, out / f"raster_{cond}.png", dpi))
         bands = [*pac_cfg.phase_bands, *pac_cfg.amplitude_bands]

@@ -1,4 +1,4 @@
-"""PAC tests over a :class:`~sparse.analysis.brain.Recording`: within each condition and the
+"""PAC tests over a :class:`~sparse.analysis.recording.Recording`: within each condition and the
 speech-vs-noise contrast; CSV output (the text report is :mod:`.report_text`).
 
 Every (phase population, amplitude population) pair i ≤ j × phase band × amplitude band is
@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from .batch import PACTests, ordered_pairs, pac_tests
-from .brain import CONDITIONS, Recording
 from .contrast import Contrast, paired_contrast
+from .recording import CONDITIONS, Recording
 from .signals import BANDS
 from .stats import benjamini_hochberg
 

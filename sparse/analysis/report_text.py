@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .batch import UTTERANCE_FPR, ordered_pairs
-from .brain import CONDITIONS, NOISE_CONTROLS, Recording
+from .recording import CONDITIONS, NOISE_CONTROLS, Recording
 from .report import METRIC_NAMES, METRICS, PACResult, PACRun, PACSettings
 from .signals import BANDS
 from .surrogates import MAX_SHIFT_FRACTION, min_shift

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import inspect
 
 import torch  # noqa: F401  (doctest namespace)
@@ -31,10 +32,13 @@ class ASREncoder(SpikingFrontEnd):
     Lengths: ``T' = T + (k_t + 1) * n_conv`` with ``time_padding="upstream"``
     (upstream SPARSE; 3 s at dt 2 ms: 1501 frames -> 1509 steps) or ``T' = T``
     with ``"same"``; ``T_ctc = floor(T' / k)`` (the tail shorter than ``k`` is dropped,
-    as upstream): see :meth:`spike_length` and :meth:`output_length`.
+    as upstream): see :meth:`spike_length` and :meth:`output_length`; an input too short
+    for one output frame is an error.
     ``all_spikes`` is ``[nerve (B, T', C*F'), cortex1 (B, T', O_1), ...]``.
-    The vocabulary projection is left to the recipe. ``**kwargs`` are ignored
-    (as upstream), so one YAML block can feed several encoders.
+    The vocabulary projection is left to the recipe. Keyword arguments are those of
+    :class:`~sparse.encoders.frontend.SpikingFrontEnd` and the three ``phoneme_*`` ones;
+    any other raises ``TypeError`` naming it (upstream ignored them, so that a YAML typo
+    silently kept the default).
 
     Examples
     --------
@@ -56,8 +60,14 @@ class ASREncoder(SpikingFrontEnd):
         phoneme_ctc_rate_hz: float = 25.0,
         **kwargs,
     ) -> None:
-        front = {k: v for k, v in kwargs.items() if k in _FRONT_END_ARGS}
-        super().__init__(*args, **front)
+        unknown = sorted(set(kwargs) - _FRONT_END_ARGS)
+        if unknown:
+            known = sorted(_FRONT_END_ARGS | {"phoneme_num_layers", "phoneme_features",
+                                              "phoneme_ctc_rate_hz"})
+            close = difflib.get_close_matches(unknown[0], known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise TypeError(f"ASREncoder got unknown keyword argument(s) {unknown}{hint}")
+        super().__init__(*args, **kwargs)
         check_positive("phoneme_ctc_rate_hz", phoneme_ctc_rate_hz)
         self.pool_size = int(1000.0 / self.dt / phoneme_ctc_rate_hz)
         if self.pool_size < 1:
@@ -68,8 +78,8 @@ class ASREncoder(SpikingFrontEnd):
         if int(phoneme_num_layers) < 1:
             raise ValueError(f"phoneme_num_layers must be >= 1, got {phoneme_num_layers}")
         self.pool = nn.AvgPool1d(self.pool_size, self.pool_size)
-        activation = front.get("activation", nn.LeakyReLU)
-        dropout = front.get("dropout", 0.15)
+        activation = kwargs.get("activation", nn.LeakyReLU)
+        dropout = kwargs.get("dropout", 0.15)
         sizes = [self.cortex.layer_sizes[-1]] + [int(phoneme_features)] * int(phoneme_num_layers)
         blocks = []
         for i in range(int(phoneme_num_layers)):
@@ -82,15 +92,26 @@ class ASREncoder(SpikingFrontEnd):
         return self.spike_length(steps) // self.pool_size
 
     def forward(self, feats: Tensor) -> tuple[Tensor, list[Tensor]]:
-        """``(phoneme features (B, T_ctc, phoneme_features), all_spikes)``."""
+        """``(phoneme features (B, T_ctc, phoneme_features), all_spikes)``.
+
+        Raises
+        ------
+        ValueError
+            If ``feats`` gives fewer spike steps than one pooling window (no output frame),
+            or as :meth:`spikes`.
+        """
         spikes = self.spikes(feats)
         last = spikes[-1]
-        if last.shape[1] < self.pool_size:  # shorter than one CTC frame: no output frames
-            pooled = last.new_zeros(last.shape[0], 0, last.shape[2])
-        else:
-            pooled = self.pool(last.transpose(1, 2)).transpose(1, 2)
+        if last.shape[1] < self.pool_size:
+            short = self.pool_size - (last.shape[1] - feats.shape[1])
+            raise ValueError(
+                f"ASREncoder input of {feats.shape[1]} frames is shorter than one output frame: "
+                f"the pooling window is {self.pool_size} spike steps (dt = {self.dt:g} ms, "
+                f"{1000.0 / self.dt / self.pool_size:g} Hz), which needs at least {short} frames"
+            )
+        pooled = self.pool(last.transpose(1, 2)).transpose(1, 2)
         return self.phoneme(pooled), spikes
 
 
-#: Keyword arguments understood by the front end; others are ignored (upstream accepts **kwargs).
+#: Keyword arguments understood by the front end.
 _FRONT_END_ARGS = set(inspect.signature(SpikingFrontEnd.__init__).parameters) - {"self"}

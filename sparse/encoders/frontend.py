@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from .._checks import as_list, check_portion, check_positive, check_rank3
+from .._checks import as_list, check_input, check_portion, check_positive
 from ..neurons.defaults import BACKEND, ENCODER, SURROGATE
 from ..neurons.modules import AdLIFNeurons
 from .multilayer import MultilayeredSpiking
@@ -81,6 +81,19 @@ class AuditoryNerve(nn.Module):
         """Number of output steps ``T'`` for ``steps`` input frames."""
         grow = self.kernel_time + 1 if self.time_padding == "upstream" else 0
         return int(steps) + grow * len(self.convs)
+
+    @property
+    def lag(self) -> int:
+        """Steps by which the fibres' spikes lag the input frames: step ``t + lag`` is centred
+        on frame ``t``.
+
+        With ``"upstream"`` padding each conv's output step ``t`` sees input frames
+        ``t - k_t .. t - 1``, centred ``(k_t + 1) // 2`` frames back (4 for a 7-frame
+        kernel); the delays of stacked convs add up. ``"same"`` padding is centred: 0.
+        """
+        if self.time_padding != "upstream":
+            return 0
+        return len(self.convs) * ((self.kernel_time + 1) // 2)
 
     def currents(self, feats: Tensor) -> Tensor:
         """Fibre input currents ``(B, T', F'*C)`` for features ``(B, T, F)``.
@@ -170,14 +183,35 @@ class SpikingFrontEnd(nn.Module):
         """Spike-train length ``T'`` for ``steps`` frames (``T + 8`` per 7-frame upstream conv)."""
         return self.nerve.length(steps)
 
+    @property
+    def spike_lag(self) -> int:
+        """Steps by which every population's spikes lag the input frames (the nerve's
+        :attr:`AuditoryNerve.lag`: 4 for the upstream 7-frame conv, 0 with ``"same"``)."""
+        return self.nerve.lag
+
+    def populations(self) -> dict[str, AdLIFNeurons]:
+        """The neurons of every spiking population by name, in network order.
+
+        The keys are :attr:`population_names` (``nerve``, ``cortex1``, ...), in the order of
+        the spike trains that :meth:`spikes` returns.
+        """
+        neurons = [self.nerve.neurons, *(layer.neurons for layer in self.cortex.layers)]
+        return dict(zip(self.population_names, neurons, strict=True))
+
     def spikes(self, feats: Tensor) -> list[Tensor]:
-        """Every population's spikes ``[nerve (B, T', C*F'), cortex_i (B, T', O_i) ...]``."""
-        check_rank3(feats, type(self).__name__)
+        """Every population's spikes ``[nerve (B, T', C*F'), cortex_i (B, T', O_i) ...]``.
+
+        Raises
+        ------
+        ValueError, TypeError
+            Unless ``feats`` is a floating-point ``(batch, time, num_mel_bins)`` tensor
+            without NaN.
+        """
+        check_input(feats, type(self).__name__)
         if feats.shape[-1] != self.num_mel_bins:
             raise ValueError(f"expected {self.num_mel_bins} mel bins, got {feats.shape[-1]}")
         nerve = self.nerve(feats)
-        _, cortex = self.cortex(nerve, return_all=True)
-        return [nerve, *cortex]
+        return [nerve, *self.cortex.layer_spikes(nerve)]
 
     @torch.no_grad()
     def project_parameters_(self) -> None:

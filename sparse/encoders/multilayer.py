@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from .._checks import as_list, check_portion, check_positive, check_rank3
+from .._checks import as_list, check_input, check_portion, check_positive, check_rank3
 from ..neurons.defaults import BACKEND, CORTEX, SURROGATE
 from ..neurons.modules import AdLIFNeurons, apply_norm, connection_mask, make_norm
 
@@ -177,12 +177,26 @@ class MultilayeredSpiking(nn.Module):
     def forward(
         self, x: Tensor, return_all: bool | None = None
     ) -> Tensor | tuple[Tensor, list[Tensor]]:
-        """Last layer's spikes ``(B, T, O)``; with ``return_all`` also every layer's spikes."""
-        check_rank3(x, type(self).__name__)
+        """Last layer's spikes ``(B, T, O)``; with ``return_all`` also every layer's spikes.
+
+        Raises
+        ------
+        ValueError, TypeError
+            Unless ``x`` is a floating-point ``(batch, time, features)`` tensor without NaN.
+        """
+        check_input(x, type(self).__name__)
+        spikes = self.layer_spikes(x)
+        if self.return_all_spikes if return_all is None else return_all:
+            return spikes[-1], spikes
+        return spikes[-1]
+
+    def layer_spikes(self, x: Tensor) -> list[Tensor]:
+        """Every layer's spikes ``[(B, T, O_1), ...]`` for a checked input ``(B, T, I)``.
+
+        For callers that validated ``x`` already (the encoders feed it their nerve's spikes).
+        """
         spikes = []
         for layer in self.layers:
             x = layer(x)
             spikes.append(x)
-        if self.return_all_spikes if return_all is None else return_all:
-            return x, spikes
-        return x
+        return spikes

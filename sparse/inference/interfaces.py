@@ -61,6 +61,11 @@ class Encoding:
         ``(B,)`` relative lengths (padding after ``round(length * T')``).
     duration_s : Tensor
         ``(B,)`` seconds of audio (or of input) per example.
+    lag_steps : int
+        Steps by which the spikes lag the input frames: step ``t + lag_steps`` is centred on
+        frame ``t`` (the SPARSE nerve's upstream conv padding, ``model.spike_lag``; 0 for
+        SpArch). With ``spikes``, ``dt_ms`` and this, an encoding describes its model as the
+        analysis does (:class:`sparse.analysis.recording.Populations`).
     """
 
     feats: Tensor
@@ -69,6 +74,7 @@ class Encoding:
     dt_ms: float
     lengths: Tensor
     duration_s: Tensor
+    lag_steps: int = 0
 
 
 class Classification(NamedTuple):
@@ -216,7 +222,8 @@ class SpikingModel(Pretrained):
             duration_s = lengths.cpu() * feats.shape[1] * float(self.hparams.dt_ms) / 1000.0
         spikes = dict(zip(self.population_names, spikes, strict=True))
         return Encoding(feats, self._outputs(out), spikes, float(self.hparams.dt_ms), lengths,
-                        torch.as_tensor(duration_s, dtype=torch.float64).cpu())
+                        torch.as_tensor(duration_s, dtype=torch.float64).cpu(),
+                        int(getattr(self.mods.model, "spike_lag", 0)))
 
     @torch.no_grad()
     def encode_batch(self, wavs: Tensor, wav_lens: Tensor | None = None) -> Encoding:
@@ -280,8 +287,7 @@ class SpikingModel(Pretrained):
         return out
 
     def _population_sizes(self) -> list[int]:
-        model = self.mods.model
-        return [model.nerve.num_fibres] + list(model.cortex.layer_sizes)
+        return [m.num_neurons for m in self.mods.model.populations().values()]
 
     def num_outputs(self) -> int | None:
         """Number of classes (or CTC labels) the model scores; ``None`` if it has no labels."""

@@ -5,13 +5,9 @@ import pytest
 import torch
 
 import sparse
-from sparse.analysis.brain import (
-    frame_offset,
-    gaussian_noise_like,
-    population_index,
-    spectrum_matched_noise,
-)
+from sparse.analysis.brain import gaussian_noise_like, spectrum_matched_noise
 from sparse.analysis.pipeline import settings
+from sparse.analysis.recording import populations_of
 from sparse.bench.pac import main as bench_main
 
 
@@ -22,20 +18,22 @@ def tiny_encoder(**kwargs) -> torch.nn.Module:
     return sparse.ASREncoder(**{**args, **kwargs})
 
 
-def test_population_index_splits_layers_by_sfa_mask():
+def test_populations_split_layers_by_sfa_mask():
     encoder = tiny_encoder()
-    index = population_index(encoder)
-    assert list(index) == ["nerve", "cortex1", "cortex1 LIF", "cortex1 AdLIF", "cortex2"]
-    layer, lif = index["cortex1 LIF"]
-    _, adlif = index["cortex1 AdLIF"]
+    pops = populations_of(encoder, dt_ms=2.0)
+    assert pops.trains == ("nerve", "cortex1", "cortex2")
+    assert list(pops.groups) == ["nerve", "cortex1", "cortex1 LIF", "cortex1 AdLIF", "cortex2"]
+    assert pops.names == ["waveform", *pops.groups, "all"] and pops.fs == 500.0
+    train, lif = pops.groups["cortex1 LIF"]
+    _, adlif = pops.groups["cortex1 AdLIF"]
     mask = encoder.cortex.layers[0].neurons.sfa_mask.numpy()
-    assert layer == 1 and not mask[lif].any() and mask[adlif].all()
+    assert train == "cortex1" and not mask[lif].any() and mask[adlif].all()
     assert sorted(np.concatenate([lif, adlif]).tolist()) == list(range(8))
 
 
-def test_frame_offset_matches_the_padding():
-    assert frame_offset(tiny_encoder(time_padding="upstream")) == 4  # 7-frame kernel: T + 8
-    assert frame_offset(tiny_encoder(time_padding="same")) == 0
+def test_populations_take_the_encoders_lag():
+    assert populations_of(tiny_encoder(time_padding="upstream"), 2.0).lag == 4  # T + 8 steps
+    assert populations_of(tiny_encoder(time_padding="same"), 2.0).lag == 0
 
 
 def test_noise_has_the_utterance_rms_and_stops_at_its_length():

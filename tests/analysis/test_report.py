@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from sparse.analysis.brain import Recording
 from sparse.analysis.figures_pac import conditions_figure, contrast_figure, pair_matrix
+from sparse.analysis.recording import Recording
 from sparse.analysis.report import PACSettings, contrast_rows, csv_rows, run_pac
 from sparse.analysis.report_text import smallest_contrast_p, text_report
 from sparse.analysis.synthetic import coupled_signal

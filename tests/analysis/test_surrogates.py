@@ -57,7 +57,7 @@ def test_shifts_respect_minimum_are_distinct_and_seeded():
     assert a.min() >= m and a.max() <= n - m
     every = draw_shifts(100, 1000, 10, np.random.default_rng(0))
     assert np.array_equal(every, admissible_shifts(100, 10))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"min_shift 51 must be in \[1, 50\] for length 100"):
         admissible_shifts(100, 51)
 
 

@@ -52,11 +52,33 @@ def data_args(tmp_path_factory) -> list[str]:
 
 
 def test_analysis_without_checkpoint_names_the_training_command(tmp_path, data_args):
-    proc = run("run_analysis.py", "timit_analysis.yaml", *data_args, f"--output_folder={tmp_path}")
+    out = tmp_path / "run"
+    proc = run("run_analysis.py", "timit_analysis.yaml", *data_args, f"--output_folder={out}")
     assert proc.returncode == 2, proc.stderr[-2000:]
     last = proc.stderr.strip().splitlines()[-1]
     assert "no trained checkpoint" in last and "run_training.py" in last
     assert "Traceback" not in proc.stderr
+    assert not out.exists()  # checked before anything is written; the empty save/ removed
+    assert "torchvision" not in proc.stderr  # SpeechBrain's import-time warning is dropped
+
+
+@pytest.mark.parametrize("override, message", [
+    ("--n_surrogate=9", "unknown hyperparameter --n_surrogate (not a key of "
+     "hparams/timit_analysis.yaml nor of its training YAML hparams/timit_train.yaml); "
+     "did you mean --n_surrogates"),
+    ("--hop_lenght=5", "unknown hyperparameter --hop_lenght (not a key of "
+     "hparams/timit_analysis.yaml nor of its training YAML hparams/timit_train.yaml); "
+     "did you mean --hop_length"),
+    ("--split=dev2", "split must be one of train, dev, test, got 'dev2'"),
+    ("--noise_control=pink", "noise_control must be one of ['features', 'spectrum', 'white']"),
+])
+def test_bad_overrides_name_the_right_file_and_leave_no_folder(tmp_path, override, message):
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "recipes/TIMIT/run_analysis.py",
+                           "hparams/timit_analysis.yaml", f"--output_folder={out}", override],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and proc.stderr.startswith("run_analysis.py: error: " + message)
+    assert len(proc.stderr.strip().splitlines()) == 1 and not out.exists()
 
 
 def test_analysis_after_tiny_training_writes_every_figure_and_report(tmp_path, data_args):

@@ -10,6 +10,7 @@ import soundfile as sf
 import torch
 import yaml
 
+from sparse.analysis.recording import Recording, populations_of, record_utterance
 from sparse.efficiency import Efficiency
 from sparse.inference import (
     Classification,
@@ -77,6 +78,21 @@ def test_encode_file_gives_every_population_with_dt(asr_run, speech_file):
     assert all(set(s.unique().tolist()) <= {0.0, 1.0} for s in enc.spikes.values())
     assert enc.dt_ms == 10.0 and float(enc.duration_s[0]) == pytest.approx(seconds)
     assert enc.outputs.shape == (1, asr.mods.model.output_length(frames), 16)
+    assert enc.lag_steps == asr.mods.model.spike_lag == 4  # 7-frame upstream conv: T + 8
+
+
+def test_an_encoding_is_what_the_analysis_records(asr_run, speech_file):
+    asr = load_model(asr_run / "model")
+    enc = asr.encode_file(speech_file)
+    pops = populations_of(asr.mods.model, enc.dt_ms)
+    assert (pops.trains, pops.lag, pops.dt_ms) == (tuple(enc.spikes), enc.lag_steps, enc.dt_ms)
+    rec = Recording.of(pops)
+    frames = enc.feats.shape[1]
+    record_utterance(rec, pops, "speech", "utt", {n: s[0].numpy() for n, s in enc.spikes.items()},
+                     frames)
+    cortex = enc.spikes["cortex1"][0, enc.lag_steps : enc.lag_steps + frames]
+    assert rec.rates_hz["speech"]["cortex1"][0] == pytest.approx(
+        (cortex.sum(0) / (frames * enc.dt_ms / 1000.0)).numpy())  # Hz over the aligned frames
 
 
 def test_any_rate_and_channel_count_is_resampled_and_mixed(asr_run, speech_file, tmp_path):
