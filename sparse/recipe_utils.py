@@ -7,10 +7,12 @@ Everything here is generic: nothing knows about a particular corpus.
   instead of a traceback wall.
 * :func:`load_recipe_hparams` loads a HyperPyYAML file with command-line overrides, checks the
   overrides, and applies an optional ``sample:`` block of keys used when the bundled sample
-  corpus replaces the real one.
+  corpus replaces the real one; :func:`recipe_overrides` gives the override text it applied
+  (for the run's saved ``hyperparams.yaml``).
 * :func:`white_noise_like`, :func:`pink_noise_like` and :func:`generated_noise_like` make noise
   for SpeechBrain's ``AddNoise(noise_funct=...)``, so augmentation needs no noise download.
-* :func:`check_audio_files` validates a manifest's audio up front.
+* :func:`check_audio_files` decodes a manifest's audio up front (every file, every sample; files
+  already checked are cached) and names every bad file at once.
 * :class:`FiringRateMeter` averages per-population firing rates over an epoch for logging.
 * :func:`set_aside_incomplete_checkpoints` and :func:`wrap_ddp_cpu` work around two SpeechBrain
   1.1.2 gaps (a kill while saving; DDP on CPU).
@@ -36,10 +38,12 @@ __all__ = [
     "run_recipe",
     "override_keys",
     "load_recipe_hparams",
+    "recipe_overrides",
     "check_override_types",
     "white_noise_like",
     "pink_noise_like",
     "generated_noise_like",
+    "audio_file_problem",
     "check_audio_files",
     "FiringRateMeter",
     "checkpoint_is_complete",
@@ -249,35 +253,29 @@ def _plain_view(path: Path, overrides: str) -> dict[str, Any]:
         raise
 
 
-def load_recipe_hparams(
+def recipe_overrides(
     hparams_file: str | Path,
     overrides: str | None = None,
     *,
     use_sample: Callable[[Mapping[str, Any]], bool] | None = None,
     sample_key: str = "sample",
-) -> tuple[dict[str, Any], bool]:
-    """Load a recipe YAML with overrides, applying its sample block when asked.
+) -> tuple[str, bool]:
+    """The override text a run applies: its sample block (when it applies) under the command line.
 
-    Precedence, lowest first: the YAML value, the value in the ``sample_key`` block (only when
-    ``use_sample(plain_hparams)`` is true), the command line. Decisions and type checks are made
-    on a plain view of the file, so objects are built once, with the final values.
+    This is what :func:`load_recipe_hparams` loads the YAML with; pass it to
+    ``speechbrain.create_experiment_directory(overrides=...)`` so that the saved
+    ``hyperparams.yaml`` records the values the run used, not the file's top-level ones.
 
     Parameters
     ----------
-    hparams_file : str or Path
-        The HyperPyYAML file.
-    overrides : str, optional
-        Override text from ``speechbrain.parse_arguments``.
-    use_sample : callable, optional
-        Decides from the plain hyperparameters whether the sample block applies (e.g. "no data
-        folder"). Tagged values (``!new:`` ...) appear as None there.
-    sample_key : str
-        Name of the block; its values may use ``!ref`` and are resolved before being applied.
+    hparams_file, overrides, use_sample, sample_key
+        As for :func:`load_recipe_hparams`.
 
     Returns
     -------
-    hparams : dict
-        The loaded hyperparameters (objects instantiated).
+    text : str
+        YAML override text: the sample block's keys not given on the command line, then the
+        command-line overrides.
     sample_mode : bool
         Whether the sample block was applied.
 
@@ -305,7 +303,51 @@ def load_recipe_hparams(
         merged = {k: v for k, v in block.items() if k not in user_keys}
         text = "\n".join(f"{k}: {_yaml_scalar(v)}" for k, v in merged.items())
         overrides = "\n".join(filter(None, [text, overrides]))
-    return _load_yaml(path, overrides, user_keys), sample_mode
+    return overrides, sample_mode
+
+
+def load_recipe_hparams(
+    hparams_file: str | Path,
+    overrides: str | None = None,
+    *,
+    use_sample: Callable[[Mapping[str, Any]], bool] | None = None,
+    sample_key: str = "sample",
+) -> tuple[dict[str, Any], bool]:
+    """Load a recipe YAML with overrides, applying its sample block when asked.
+
+    Precedence, lowest first: the YAML value, the value in the ``sample_key`` block (only when
+    ``use_sample(plain_hparams)`` is true), the command line. Decisions and type checks are made
+    on a plain view of the file, so objects are built once, with the final values (the override
+    text is :func:`recipe_overrides`).
+
+    Parameters
+    ----------
+    hparams_file : str or Path
+        The HyperPyYAML file.
+    overrides : str, optional
+        Override text from ``speechbrain.parse_arguments``.
+    use_sample : callable, optional
+        Decides from the plain hyperparameters whether the sample block applies (e.g. "no data
+        folder"). Tagged values (``!new:`` ...) appear as None there.
+    sample_key : str
+        Name of the block; its values may use ``!ref`` and are resolved before being applied.
+
+    Returns
+    -------
+    hparams : dict
+        The loaded hyperparameters (objects instantiated).
+    sample_mode : bool
+        Whether the sample block was applied.
+
+    Raises
+    ------
+    RecipeError
+        On a missing file, an unknown key, a YAML error or a wrongly typed override.
+    """
+    text, sample_mode = recipe_overrides(
+        hparams_file, overrides, use_sample=use_sample, sample_key=sample_key
+    )
+    return _load_yaml(Path(hparams_file), text, override_keys(overrides or "")), sample_mode
 
 
 def split_overrides(overrides: str | None, first_keys: set[str]) -> tuple[str, str]:
@@ -461,10 +503,117 @@ def generated_noise_like(waveforms: torch.Tensor, pink_probability: float = 0.5)
     return torch.where(choose_pink, pink_noise_like(waveforms), white_noise_like(waveforms))
 
 
+#: Version of the records :func:`check_audio_files` caches (bump when the checks change).
+AUDIO_CHECK_VERSION = 1
+
+
+def audio_file_problem(path: str | Path, sample_rate: int | None = None,
+                       decode: bool = True) -> tuple[str | None, dict | None]:
+    """Why an audio file cannot be used, by reading its header and (optionally) every sample.
+
+    Parameters
+    ----------
+    path : str or Path
+        The audio file.
+    sample_rate : int, optional
+        Required sampling rate in Hz.
+    decode : bool
+        Decode the whole file, not only its header: a truncated or damaged FLAC has a
+        valid header and fails only when its last frames are read.
+
+    Returns
+    -------
+    problem : str or None
+        ``None`` if the file is usable, else a short reason ("not found", "is empty", ...).
+    record : dict or None
+        For a usable file, what :func:`check_audio_files` caches: ``size`` (bytes),
+        ``mtime_ns``, ``rate`` (Hz), ``frames``, ``decoded``.
+    """
+    import numpy as np
+    import soundfile
+
+    path = Path(path)
+    if not path.is_file():
+        return "not found", None
+    stat = path.stat()
+    try:
+        info = soundfile.info(str(path))
+    except Exception as err:  # libsndfile raises several error classes
+        return f"is corrupt or unreadable ({err})", None
+    if info.frames <= 0:
+        return "is empty", None
+    if sample_rate is not None and info.samplerate != sample_rate:
+        return f"has {info.samplerate} Hz, expected {sample_rate} Hz", None
+    if decode:
+        frames = 0
+        try:
+            for block in soundfile.blocks(str(path), blocksize=1 << 16, dtype="float32"):
+                if not np.isfinite(block).all():
+                    return "holds non-finite samples", None
+                frames += len(block)
+        except Exception as err:
+            return f"is corrupt or unreadable ({' '.join(str(err).split())})", None
+        if frames != info.frames:
+            return f"is truncated (decoded {frames} of {info.frames} frames)", None
+    record = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "rate": info.samplerate,
+              "frames": info.frames, "decoded": bool(decode)}
+    return None, record
+
+
+def _load_audio_cache(cache_file: Path | None) -> dict[str, dict]:
+    """Records of files that passed :func:`check_audio_files` before ({} if none or stale)."""
+    import json
+
+    if cache_file is None or not cache_file.is_file():
+        return {}
+    try:
+        content = json.loads(cache_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(content, dict) or content.get("version") != AUDIO_CHECK_VERSION:
+        return {}
+    files = content.get("files")
+    return files if isinstance(files, dict) else {}
+
+
+def _save_audio_cache(cache_file: Path, records: dict[str, dict]) -> None:
+    """Write the cache atomically (a kill never leaves half a file)."""
+    import json
+
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache_file.with_name(cache_file.name + ".tmp")
+    tmp.write_text(json.dumps({"version": AUDIO_CHECK_VERSION, "files": records}, indent=1),
+                   encoding="utf-8")
+    tmp.replace(cache_file)
+
+
+def _still_valid(record: dict | None, path: Path, sample_rate: int | None, decode: bool) -> bool:
+    """Whether a cached record still describes ``path`` (same size and time, checks as strict)."""
+    if not record or (decode and not record.get("decoded")):
+        return False
+    if sample_rate is not None and record.get("rate") != sample_rate:
+        return False
+    try:
+        stat = path.stat()
+    except OSError:
+        return False
+    return record.get("size") == stat.st_size and record.get("mtime_ns") == stat.st_mtime_ns
+
+
 def check_audio_files(
-    wav_paths: Mapping[str, str], *, sample_rate: int | None = None, where: str = "manifest"
+    wav_paths: Mapping[str, str],
+    *,
+    sample_rate: int | None = None,
+    where: str = "manifest",
+    decode: bool = True,
+    cache_file: str | Path | None = None,
 ) -> None:
-    """Check that every audio file exists and has a readable header (and the right rate).
+    """Check that every audio file exists, is at the right rate and decodes to its last sample.
+
+    Every file is checked (see :func:`audio_file_problem`) before any error is raised, so the
+    error names all bad files at once. Files that passed are recorded in ``cache_file``
+    (keyed by absolute path, with size and modification time), so a second run only reads
+    new or changed files.
 
     Parameters
     ----------
@@ -474,30 +623,48 @@ def check_audio_files(
         Required sampling rate in Hz.
     where : str
         Name of the manifest, used in messages.
+    decode : bool
+        Decode every sample (default), or read headers only.
+    cache_file : str or Path, optional
+        JSON file of files already checked, e.g. ``<save_folder>/audio_check.json``.
 
     Raises
     ------
     RecipeError
-        Naming the first utterance whose file is missing, unreadable or at another rate.
+        One line naming the file if one is bad; otherwise a first line with the count and one
+        line per bad file (utterance id, path, reason).
     """
-    import soundfile
+    from tqdm import tqdm
 
+    cache_path = Path(cache_file) if cache_file is not None else None
+    cache = _load_audio_cache(cache_path)
+    todo = []
     for utt_id, wav in wav_paths.items():
-        if not Path(wav).is_file():
-            raise RecipeError(f"{where}: audio file of '{utt_id}' not found: {wav}")
-        try:
-            info = soundfile.info(wav)
-        except Exception as err:  # libsndfile raises several error classes
-            raise RecipeError(
-                f"{where}: audio file of '{utt_id}' is corrupt or unreadable: {wav} ({err})"
-            ) from err
-        if info.frames <= 0:
-            raise RecipeError(f"{where}: audio file of '{utt_id}' is empty: {wav}")
-        if sample_rate is not None and info.samplerate != sample_rate:
-            raise RecipeError(
-                f"{where}: audio file of '{utt_id}' has {info.samplerate} Hz, "
-                f"expected {sample_rate} Hz: {wav}"
-            )
+        key = os.path.abspath(wav)
+        if not _still_valid(cache.get(key), Path(key), sample_rate, decode):
+            todo.append((utt_id, wav, key))
+    bad = []
+    show = decode and len(todo) > 100
+    for utt_id, wav, key in tqdm(todo, desc=f"checking audio of {where}", disable=not show):
+        problem, record = audio_file_problem(key, sample_rate, decode)
+        if problem is None:
+            cache[key] = record
+        else:
+            cache.pop(key, None)
+            bad.append((utt_id, wav, problem))
+    if cache_path is not None and todo:
+        _save_audio_cache(cache_path, cache)
+    if len(bad) == 1:
+        utt_id, wav, problem = bad[0]
+        reason, _, detail = problem.partition(" (")
+        detail = f" ({detail}" if detail else ""
+        raise RecipeError(f"{where}: audio file of '{utt_id}' {reason}: {wav}{detail}")
+    if bad:
+        lines = [f"  '{utt_id}' {problem}: {wav}" for utt_id, wav, problem in bad]
+        raise RecipeError(
+            f"{where}: {len(bad)} of {len(wav_paths)} audio files cannot be used "
+            "(fix or remove them, then run again):\n" + "\n".join(lines)
+        )
 
 
 class FiringRateMeter:

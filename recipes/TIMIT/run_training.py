@@ -16,6 +16,7 @@ only, with rates counted over each utterance's true length.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import sys
@@ -42,6 +43,8 @@ from sparse.recipe_utils import (  # noqa: E402
     RecipeError,
     SkipIncompleteCheckpoints,
     load_recipe_hparams,
+    override_keys,
+    recipe_overrides,
     run_recipe,
     wrap_ddp_cpu,
 )
@@ -50,6 +53,13 @@ from sparse.regularization import firing_rate_penalty, firing_rates  # noqa: E40
 logger = logging.getLogger(__name__)
 
 SAMPLE_FOLDER = HERE / "sample"
+#: Files that passed the audio check (path, size, time), in the save folder.
+AUDIO_CHECK_FILE = "audio_check.json"
+
+
+def uses_sample(hparams: dict) -> bool:
+    """The bundled sample (and its YAML block) is used when no data or manifest folder is given."""
+    return hparams.get("data_folder") is None and hparams.get("manifest_folder") is None
 
 
 class SpikingCTCBrain(SkipIncompleteCheckpoints, sb.Brain):
@@ -148,7 +158,11 @@ class SpikingCTCBrain(SkipIncompleteCheckpoints, sb.Brain):
             return
         stats["PER"] = self.per_metrics.summarize("error_rate")
         if stage == sb.Stage.VALID:
-            old_lr, new_lr = self.hparams.lr_annealing(stats["PER"])
+            annealing = self.hparams.lr_annealing
+            if stats["PER"] < self.hparams.anneal_below_per:
+                old_lr, new_lr = annealing(stats["PER"])
+            else:  # only blanks decoded yet: no progress to measure, keep the lr
+                old_lr = new_lr = annealing.hyperparam_value
             sb.nnet.schedulers.update_learning_rate(self.optimizer, new_lr)
             self.hparams.train_logger.log_stats(
                 stats_meta={"epoch": epoch, "lr": old_lr},
@@ -233,32 +247,52 @@ def dataio_prep(hparams: dict, label_encoder) -> dict[str, DynamicItemDataset]:
     return datasets
 
 
-def copy_sample_manifests(save_folder: str | Path) -> None:
-    """Copy the bundled sample's manifests into ``save_folder`` (the preparer's output place)."""
-    save = Path(save_folder)
+def copy_manifests(source_folder: str | Path, save_folder: str | Path, what: str) -> None:
+    """Copy ``train.json``, ``dev.json``, ``test.json`` into ``save_folder`` (the preparer's place).
+
+    ``what`` names the source in the error raised when a manifest is missing.
+    """
+    source_folder, save = Path(source_folder), Path(save_folder)
+    if not source_folder.is_dir():
+        raise RecipeError(f"{what} not found: {source_folder}")
     save.mkdir(parents=True, exist_ok=True)
     for split in SPLITS:
-        source = SAMPLE_FOLDER / f"{split}.json"
+        source = source_folder / f"{split}.json"
         if not source.is_file():
-            raise RecipeError(f"bundled sample manifest missing: {source}")
+            raise RecipeError(f"{what} lacks {split}.json: {source}")
         shutil.copyfile(source, save / f"{split}.json")
 
 
+def copy_sample_manifests(save_folder: str | Path) -> None:
+    """Copy the bundled sample's manifests into ``save_folder``."""
+    copy_manifests(SAMPLE_FOLDER, save_folder, "bundled sample folder")
+
+
 def prepare_data(hparams: dict, sample_mode: bool) -> None:
-    """Write (or copy) the manifests, then validate them (phones, audio files)."""
+    """Write (or copy) the manifests, then validate them (phones, every audio file decoded)."""
     if sample_mode:
         copy_sample_manifests(hparams["save_folder"])
+    elif hparams.get("manifest_folder"):
+        copy_manifests(hparams["manifest_folder"], hparams["save_folder"], "manifest folder")
     else:
         prepare_timit(
             data_folder=hparams["data_folder"],
             save_folder=hparams["save_folder"],
             skip_prep=hparams["skip_prep"],
         )
+    problems = []  # every manifest is checked, so that one error names all bad data
     for key in ("train_annotation", "valid_annotation", "test_annotation"):
-        count = validate_manifest(
-            hparams[key], hparams["data_folder"], check_audio=hparams["check_audio"]
-        )
+        try:
+            count = validate_manifest(
+                hparams[key], hparams["data_folder"], check_audio=hparams["check_audio"],
+                audio_cache=Path(hparams["save_folder"]) / AUDIO_CHECK_FILE,
+            )
+        except RecipeError as err:
+            problems.append(str(err))
+            continue
         logger.info("%s: %d utterances", hparams[key], count)
+    if problems:
+        raise RecipeError("\n".join(problems))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -266,21 +300,28 @@ def main(argv: list[str] | None = None) -> None:
     hparams_file, run_opts, overrides = sb.parse_arguments(
         sys.argv[1:] if argv is None else argv
     )
-    hparams, sample_mode = load_recipe_hparams(
-        hparams_file, overrides, use_sample=lambda hp: hp.get("data_folder") is None
-    )
+    hparams, sample_mode = load_recipe_hparams(hparams_file, overrides, use_sample=uses_sample)
+    # what the run applies (sample block included), so that hyperparams.yaml records it
+    effective, _ = recipe_overrides(hparams_file, overrides, use_sample=uses_sample)
     if sample_mode:
         hparams["data_folder"] = str(SAMPLE_FOLDER)
+    elif hparams.get("manifest_folder") and hparams.get("data_folder") is None:
+        hparams["data_folder"] = str(hparams["manifest_folder"])  # {data_root} of the manifests
+    if "data_folder" not in override_keys(effective) and hparams["data_folder"] is not None:
+        effective += f"\ndata_folder: {json.dumps(str(hparams['data_folder']))}"
     if hparams.get("num_threads"):
         torch.set_num_threads(int(hparams["num_threads"]))
     sb.utils.distributed.ddp_init_group(run_opts)
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],
         hyperparams_to_save=hparams_file,
-        overrides=overrides,
+        overrides=effective,
     )
     if sample_mode:
         logger.info("no --data_folder given: training on the bundled sample %s", SAMPLE_FOLDER)
+    elif hparams.get("manifest_folder"):
+        logger.info("training on the manifests of %s (audio root %s)",
+                    hparams["manifest_folder"], hparams["data_folder"])
     run_on_main(prepare_data, kwargs={"hparams": hparams, "sample_mode": sample_mode})
     label_encoder = make_label_encoder(hparams)
     datasets = dataio_prep(hparams, label_encoder)

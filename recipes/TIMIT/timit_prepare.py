@@ -231,7 +231,8 @@ def make_entry(wav: Path, data_folder: Path) -> tuple[str, dict]:
     if phn_file is None:
         raise RecipeError(f"phone transcription (.PHN) missing for {wav}")
     utt_id = f"{wav.parent.name}_{wav.stem}".upper()
-    check_audio_files({utt_id: str(wav)}, sample_rate=SAMPLE_RATE, where="TIMIT")
+    # header only here; validate_manifest decodes every file before training (cached)
+    check_audio_files({utt_id: str(wav)}, sample_rate=SAMPLE_RATE, where="TIMIT", decode=False)
     info = soundfile.info(str(wav))
     phones = fold_phones(read_phn(phn_file), source=str(phn_file))
     if not phones:
@@ -326,8 +327,14 @@ def _write_json(path: Path, content: dict) -> None:
     tmp.replace(path)
 
 
-def validate_manifest(path: str | Path, data_root: str | Path, *, check_audio: bool = True) -> int:
-    """Check a manifest before training: readable JSON, known phones, audio present and readable.
+def validate_manifest(
+    path: str | Path,
+    data_root: str | Path,
+    *,
+    check_audio: bool = True,
+    audio_cache: str | Path | None = None,
+) -> int:
+    """Check a manifest before training: readable JSON, known phones, audio present and decodable.
 
     Parameters
     ----------
@@ -336,7 +343,11 @@ def validate_manifest(path: str | Path, data_root: str | Path, *, check_audio: b
     data_root : str or Path
         Replacement for ``{data_root}``.
     check_audio : bool
-        Also open each audio header (missing, corrupt or wrong-rate files are reported).
+        Also decode every audio file to its last sample (missing, truncated, corrupt or
+        wrong-rate files are all reported in one error).
+    audio_cache : str or Path, optional
+        JSON file recording the files that passed, so that a second run skips them while their
+        size and modification time are unchanged (see ``sparse.recipe_utils.check_audio_files``).
 
     Returns
     -------
@@ -346,7 +357,7 @@ def validate_manifest(path: str | Path, data_root: str | Path, *, check_audio: b
     Raises
     ------
     RecipeError
-        Naming the manifest and the first bad utterance.
+        Naming the manifest and the first bad entry, or every bad audio file.
     """
     path = Path(path)
     if not path.is_file():
@@ -371,5 +382,5 @@ def validate_manifest(path: str | Path, data_root: str | Path, *, check_audio: b
             )
         wavs[utt_id] = entry["wav"].replace("{data_root}", str(data_root))
     if check_audio:
-        check_audio_files(wavs, sample_rate=SAMPLE_RATE, where=str(path))
+        check_audio_files(wavs, sample_rate=SAMPLE_RATE, where=str(path), cache_file=audio_cache)
     return len(manifest)

@@ -12,12 +12,51 @@ from ..neurons.defaults import BACKEND, ENCODER, SURROGATE
 from ..neurons.modules import AdLIFNeurons
 from .multilayer import MultilayeredSpiking
 
-__all__ = ["AuditoryNerve", "SpikingFrontEnd", "TIME_PADDINGS"]
+__all__ = ["AuditoryNerve", "FeatureMapLayerNorm", "SpikingFrontEnd", "TIME_PADDINGS"]
 
 #: ``"upstream"`` pads ``k_t`` frames on each side of every conv (``T + k_t + 1`` frames out,
 #: spikes shifted by about ``k_t / 2`` frames); ``"same"`` pads ``(k_t - 1) // 2`` left and
 #: ``k_t // 2`` right (exactly ``T`` frames out, aligned with the features).
 TIME_PADDINGS = ("upstream", "same")
+
+
+class FeatureMapLayerNorm(nn.LayerNorm):
+    """``nn.LayerNorm(normalized_shape)`` computed over the flattened trailing dimensions.
+
+    Parameters, ``state_dict`` keys and results are those of :class:`torch.nn.LayerNorm` with
+    the same ``normalized_shape`` (on CPU bit for bit, gradients included); only the call
+    differs: the input ``(..., *normalized_shape)`` is viewed as ``(..., prod(normalized_shape))``
+    and normalised over that one dimension, with the weight and bias flattened likewise.
+
+    Why: PyTorch's CUDA layer-norm backward (torch 2.11, pinned here; fixed upstream by
+    pytorch/pytorch#193016) has a two-pass reduction for more than 65,536 rows and few columns
+    (``N / 32 < SMs / 2``) in ``LaunchGammaBetaBackwardCUDAKernel``; it sizes its partial-sum
+    buffers from the *last* normalised dimension instead of the product of all of them (and
+    writes past them), then returns weight and bias gradients of that last dimension's shape.
+    The nerve's ``(F', C) = (74, 16)`` norm took that path once a batch held more than 65,536
+    spike steps in all (``B * T'``; e.g. 16 utterances of 4 s at dt = 2 ms, doubled by
+    ``concat_original``), and autograd stopped with
+    ``NativeLayerNormBackward0 returned an invalid gradient at index 1 - got [16] but expected
+    shape compatible with [74, 16]``. With one normalised dimension the last dimension is the
+    product, so both sizes are right.
+
+    Examples
+    --------
+    >>> norm = FeatureMapLayerNorm([74, 16])
+    >>> norm.weight.shape, norm(torch.randn(2, 5, 74, 16)).shape
+    (torch.Size([74, 16]), torch.Size([2, 5, 74, 16]))
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Normalise ``x (..., *normalized_shape)`` over its trailing ``normalized_shape``."""
+        dims = len(self.normalized_shape)
+        if dims == 1:
+            return super().forward(x)
+        flat = x.flatten(-dims)  # a view for the nerve's contiguous (B, T', F', C) maps
+        weight = None if self.weight is None else self.weight.flatten()
+        bias = None if self.bias is None else self.bias.flatten()
+        out = nn.functional.layer_norm(flat, flat.shape[-1:], weight, bias, self.eps)
+        return out.unflatten(-1, self.normalized_shape)
 
 
 def _activation(activation) -> nn.Module:
@@ -28,7 +67,8 @@ def _activation(activation) -> nn.Module:
 class AuditoryNerve(nn.Module):
     """2-D convolution over (time, mel) then LIF fibres: ``(B, T, F) -> (B, T', C*F')`` spikes.
 
-    Each of one or two conv stages is ``Conv2d -> LayerNorm over (F', C) -> activation``;
+    Each of one or two conv stages is ``Conv2d -> LayerNorm over (F', C) -> activation``
+    (the norm is a :class:`FeatureMapLayerNorm`: computed over the flattened ``F'*C`` view);
     then ``Dropout2d`` zeroes whole (utterance, frequency-bin) planes across
     channels and steps, the (F', C) map is flattened with the channel index
     fastest (fibre ``f * C + c``) and drives a population of
@@ -65,7 +105,7 @@ class AuditoryNerve(nn.Module):
             # weights in the layout of their gradients (the convs run channels-last), so
             # that DDP's gradient buckets need no re-striding copy (nor warn about one)
             self.convs.append(conv.to(memory_format=torch.channels_last))
-            self.norms.append(nn.LayerNorm([freq, int(ch)]))
+            self.norms.append(FeatureMapLayerNorm([freq, int(ch)]))
             in_ch = int(ch)
         self.activation = _activation(activation)
         self.dropout = nn.Dropout2d(dropout)

@@ -139,6 +139,7 @@ def _manifest_with(folder: Path, tmp: Path, change) -> Path:
         ("missing_audio", r"audio file of '.*' not found"),
         ("corrupt_audio", r"corrupt or unreadable"),
         ("corrupt_audio_late", r"cannot read audio file .*broken\.flac"),
+        ("truncated_audio", r"audio file of '.*' is corrupt or unreadable: .*cut\.flac"),
         ("unknown_phone", r"unknown phone label\(s\) \['xx'\]"),
         ("unknown_key", r"no_such_key"),
         ("wrong_type", r"--lr='fast'.*expected float"),
@@ -157,10 +158,14 @@ def test_user_errors_give_one_clear_message(case, pattern, sample_slice, tmp_pat
     else:
         broken = tmp_path / "broken.flac"
         broken.write_bytes(b"fLaC" + b"\x00" * 64)
+        cut = tmp_path / "cut.flac"  # a real FLAC whose end is lost: the header reads fine
+        data = next((SAMPLE / "audio" / "train").glob("*.flac")).read_bytes()
+        cut.write_bytes(data[: len(data) // 2])
         changes = {
             "missing_audio": lambda e: e.update(wav="{data_root}/audio/nope.flac"),
             "corrupt_audio": lambda e: e.update(wav=str(broken)),
             "corrupt_audio_late": lambda e: e.update(wav=str(broken)),
+            "truncated_audio": lambda e: e.update(wav=str(cut)),
             "unknown_phone": lambda e: e.update(phn="sil xx sil"),
         }
         folder = _manifest_with(sample_slice, tmp_path, changes[case])
@@ -170,6 +175,71 @@ def test_user_errors_give_one_clear_message(case, pattern, sample_slice, tmp_pat
     assert code == 2
     assert re.search(pattern, err), err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_several_bad_files_are_all_named_before_training(sample_slice, tmp_path, capsys):
+    folder = tmp_path / "manifests"
+    shutil.copytree(sample_slice, folder)
+    for split in ("train", "test"):
+        manifest = json.loads((folder / f"{split}.json").read_text())
+        manifest[next(iter(manifest))]["wav"] = f"{{data_root}}/audio/{split}-nope.flac"
+        (folder / f"{split}.json").write_text(json.dumps(manifest))
+    code, err = run_in_process(slice_args(folder, tmp_path / "out"), capsys)
+    assert code == 2 and "Traceback" not in err
+    assert re.search(r"train\.json: audio file of '.*' not found: .*train-nope\.flac", err), err
+    assert re.search(r"test\.json: audio file of '.*' not found: .*test-nope\.flac", err), err
+    assert not (tmp_path / "out" / "save" / "CKPT.yaml").exists()
+
+
+def test_saved_hyperparams_record_the_sample_block_and_overrides(tmp_path, capsys):
+    """A sample-mode run (no data folder) saves the values it ran with, not the file's own."""
+    out = tmp_path / "sample_run"
+    argv = [str(HPARAMS), f"--output_folder={out}", "--debug", "--debug_batches=1",
+            "--debug_epochs=1", *TINY, "--lr=0.0123"]
+    code, err = run_in_process(argv, capsys)
+    assert code == 0, err
+    saved = yaml.safe_load(
+        re.sub(r"!\S+", "", (out / "hyperparams.yaml").read_text())  # tags are not plain YAML
+    )
+    plain = yaml.safe_load(re.sub(r"!\S+", "", HPARAMS.read_text()))
+    for key in ("number_of_epochs", "augment"):  # from the sample block
+        assert saved[key] == plain["sample"][key], key
+    assert saved["lr"] == 0.0123 and saved["batch_size"] == 2  # the command line wins
+    assert saved["output_folder"] == str(out)
+    assert saved["data_folder"] == str(SAMPLE)
+    assert (out / "save" / "audio_check.json").is_file()
+
+
+def test_a_manifest_folder_trains_without_timit_layout(sample_slice, tmp_path, capsys):
+    """--manifest_folder: manifests copied, audio under --data_folder, no sample block."""
+    out = tmp_path / "manifests_run"
+    argv = [str(HPARAMS), f"--manifest_folder={sample_slice}", f"--data_folder={SAMPLE}",
+            f"--output_folder={out}", "--number_of_epochs=1", *TINY]
+    code, err = run_in_process(argv, capsys)
+    assert code == 0, err
+    for split in ("train", "dev", "test"):
+        assert (out / "save" / f"{split}.json").read_text() == (
+            sample_slice / f"{split}.json").read_text()
+    assert len(valid_values(out / "train_log.txt", "PER")) == 1
+    saved = (out / "hyperparams.yaml").read_text()
+    assert "number_of_epochs: 1\n" in saved and f"manifest_folder: {sample_slice}" in saved
+    code, err = run_in_process([*argv[:1], f"--manifest_folder={tmp_path / 'none'}", *argv[2:]],
+                               capsys)
+    assert code == 2 and "manifest folder not found" in err
+
+
+@pytest.mark.parametrize("below,annealed", [(1000.0, True), (0.0, False)])
+def test_newbob_waits_until_dev_per_is_below_anneal_below_per(sample_slice, tmp_path, capsys,
+                                                              below, annealed):
+    out = tmp_path / "anneal"
+    # a threshold no change can meet: NewBob anneals at every step it is given
+    argv = slice_args(sample_slice, out, "--number_of_epochs=3", "--annealing_threshold=10.0",
+                      f"--anneal_below_per={below}", "--lr=0.001")
+    code, err = run_in_process(argv, capsys)
+    assert code == 0, err
+    lrs = re.findall(r"lr: ([\d.e+-]+)", (out / "train_log.txt").read_text())
+    # (the log shows the lr each epoch ran with; NewBob's first call only records the PER)
+    assert lrs == ["1.00e-03", "1.00e-03", "8.00e-04" if annealed else "1.00e-03"]
 
 
 def _cli(args: list[str], **kwargs) -> subprocess.Popen:
