@@ -97,6 +97,9 @@ def load_kernels() -> ModuleType | None:
 def compiled_threads(batch: int) -> Iterator[int]:
     """Run the block with ``min(torch threads, batch)`` Numba threads; yields that number.
 
+    The first call starts Numba's threading layer, keeping PyTorch's thread count
+    (:func:`_start_numba_threads`).
+
     The compiled loops split the batch into that many chunks of rows, one per thread. They
     hold the GIL (no ``nogil``), so calls from several Python threads run one after the
     other, which Numba's "workqueue" threading layer (used where neither TBB nor OpenMP is
@@ -106,6 +109,7 @@ def compiled_threads(batch: int) -> Iterator[int]:
 
     global _LAUNCH_PID
     if _LAUNCH_PID is None:
+        _start_numba_threads()
         _LAUNCH_PID = os.getpid()
     previous = numba.get_num_threads()
     threads = max(1, min(torch.get_num_threads(), batch, numba.config.NUMBA_NUM_THREADS))
@@ -114,6 +118,24 @@ def compiled_threads(batch: int) -> Iterator[int]:
         yield threads
     finally:
         numba.set_num_threads(previous)
+
+
+def _start_numba_threads() -> None:
+    """Start Numba's threading layer without letting it change PyTorch's thread count.
+
+    Numba's "omp" layer starts with ``omp_set_num_threads(NUMBA_NUM_THREADS)`` (all cores
+    by default), and the GNU OpenMP runtime it calls is PyTorch's own: torch loads its
+    ``libgomp`` into the global symbol scope, where Numba's ``omppool`` finds it. A
+    ``torch.set_num_threads(1)`` made before would silently become ``NUMBA_NUM_THREADS``
+    intra-op threads for every later PyTorch operation of the calling thread (2-3x the CPU
+    time on a loaded 2-core machine, and other rounding in PyTorch's parallel kernels).
+    """
+    import numba
+
+    torch_threads = torch.get_num_threads()  # read first: PyTorch sets its count lazily
+    numba.get_num_threads()  # starts the threading layer (once per process)
+    if torch.get_num_threads() != torch_threads:
+        torch.set_num_threads(torch_threads)
 
 
 def _chunks(batch: int, threads: int, recurrent: bool) -> int:
