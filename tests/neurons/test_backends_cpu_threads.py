@@ -89,4 +89,7 @@ def test_results_and_torch_threads_do_not_depend_on_numba_num_threads(tmp_path, 
         planned = min(torch_threads, 4, n)
         assert info["kernels"], "the compiled loops did not run"
         for name, threads in info["kernels"]:
-            assert threads == planned, f"{name} ran on {threads} threads, not {planned}"
+            if planned == 1:  # no parallel region: Numba's threading layer is never started
+                assert name.endswith("serial"), f"{name} called for a plan of one thread"
+            else:
+                assert threads == planned, f"{name} ran on {threads} threads, not {planned}"
