@@ -10,7 +10,10 @@ than the eager loop (:mod:`.cpu_eager`).
 Threads: ``min(torch.get_num_threads(), batch, NUMBA_NUM_THREADS)`` per call
 (:func:`planned_threads`). A plan of one thread calls the serial kernels, which never
 start Numba's threading layer: no worker threads, no OpenMP in the process on Numba's
-account, and a forked child keeps the compiled loops. Results do not depend on the plan
+account, and a forked child keeps the compiled loops. With more, Numba's "omp" layer
+runs the loops on PyTorch's own GNU OpenMP pool (the same ``libgomp``: one set of
+workers serves both), whose idle threads wait as libgomp's ``OMP_WAIT_POLICY`` /
+``GOMP_SPINCOUNT`` say (read when torch is imported). Results do not depend on the plan
 (per-row gradient sums), so neither on ``NUMBA_NUM_THREADS``.
 
 Layers without recurrence are bit-identical to the reference; with recurrence, the
