@@ -13,7 +13,9 @@ ratios are comparable:
 Batch 8, 1500 steps on CUDA and 300 on CPU by default (``--steps`` overrides).
 Memory: on CUDA the peak of ``torch.cuda.max_memory_allocated`` during the step; on
 CPU, where PyTorch keeps no allocator statistics, the size of the tensors saved for
-backward (unique storages), which is what BPTT holds between the passes.
+backward (unique storages), which is what BPTT holds between the passes. On CPU, lines
+under the table give the CPU seconds (user + system, all threads) per step: threads
+that spin while idle, or more threads than asked for, show there and not in the wall time.
 Rows for snnTorch / SpikingJelly layers are added when those packages are installed and
 work (:mod:`.peers`; ``--no-peers`` leaves them out).
 
@@ -25,6 +27,7 @@ Examples
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -67,10 +70,13 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _timed(step: Step, device: torch.device) -> float:
-    t0 = time.perf_counter()
+def _timed(step: Step, device: torch.device, cpu: list[float] | None = None) -> float:
+    """Wall seconds of one step; appends the process's CPU seconds (all threads) to ``cpu``."""
+    c0, t0 = time.process_time(), time.perf_counter()
     step()
     _sync(device)
+    if cpu is not None:
+        cpu.append(time.process_time() - c0)
     return time.perf_counter() - t0
 
 
@@ -88,20 +94,24 @@ def _memory(step: Step, device: torch.device) -> float:
     return counter[0] / 2**20
 
 
-def measure(makers: dict[str, Callable[[], Step]], device: torch.device,
-            repeats: int) -> dict[str, tuple[float, float]]:
+def measure(makers: dict[str, Callable[[], Step]], device: torch.device, repeats: int,
+            cpu_seconds: dict[str, float] | None = None) -> dict[str, tuple[float, float]]:
     """Median seconds of one fwd+bwd step and its memory in MiB, per entry of ``makers``.
 
     The repeats of the different entries are interleaved, so that a change of machine
-    load affects all of them alike and their ratios stay meaningful.
+    load affects all of them alike and their ratios stay meaningful. ``cpu_seconds``, when
+    given, receives the median CPU seconds (user + system, all threads) of each step.
     """
     steps = {name: make() for name, make in makers.items()}
     times: dict[str, list[float]] = {name: [] for name in steps}
+    cpu: dict[str, list[float]] = {name: [] for name in steps}
     for step in steps.values():
         _timed(step, device)  # warm-up (allocations, kernel compilation)
     for _ in range(repeats):
         for name, step in steps.items():
-            times[name].append(_timed(step, device))
+            times[name].append(_timed(step, device, cpu[name]))
+    if cpu_seconds is not None:
+        cpu_seconds.update({name: statistics.median(cpu[name]) for name in steps})
     return {name: (statistics.median(times[name]), _memory(step, device))
             for name, step in steps.items()}
 
@@ -206,27 +216,37 @@ def run_engine(argv: Sequence[str]) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     steps = args.steps or (1500 if device.type == "cuda" else 300)
+    threads = torch.get_num_threads()
     names = (args.backends.split(",") if args.backends
              else [n for n in engine.BACKENDS if engine.BACKENDS[n].available(device)])
     if "reference" in names:
         names.remove("reference")
     names.insert(0, "reference")
     print(f"# device={device} batch={args.batch} steps={steps} repeats={args.repeats} "
-          f"threads={torch.get_num_threads()} torch={torch.__version__}")
+          f"threads={threads} torch={torch.__version__} "
+          f"NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS', 'unset')}")
     mem_label = "peak MiB" if device.type == "cuda" else "saved MiB"
     print(f"| workload | backend | fwd+bwd s | {mem_label} | speed-up vs reference |")
     print("|---|---|---:|---:|---:|")
     factories = workloads(args.batch, steps, device)
     floor = engine.Backend(FLOOR, _no_scan, lambda device: True)
+    cpu_lines: list[str] = []  # threads that spin or oversubscribe show here, not in wall time
     with engine.registered_backend(floor):
         for wl in args.workloads.split(","):
             row_names = names + ([FLOOR] if wl == "encoder" else [])
             makers = {name: (lambda wl=wl, name=name: factories[wl](name)) for name in row_names}
-            for row in table_rows(wl, measure(makers, device, args.repeats)):
+            cpu: dict[str, float] = {}
+            for row in table_rows(wl, measure(makers, device, args.repeats, cpu)):
                 print(row, flush=True)
+            cpu_lines.append(f"# {wl}: CPU s per step (user+sys, all threads): "
+                             + ", ".join(f"{name} {c:.4f}" for name, c in cpu.items()))
     if "encoder" in args.workloads.split(","):
         print(f"# {FLOOR}: the encoder with a zero-cost neuron scan (straight-through threshold), "
               "the bound of any back-end's speed-up on this machine")
+    if device.type == "cpu":
+        print("\n".join(cpu_lines))
+        if torch.get_num_threads() != threads:
+            print(f"# torch threads changed during the run: {threads} -> {torch.get_num_threads()}")
     if not args.no_peers:
         rows = peer_rows(args.batch, steps, device)
         for label, (t, mem) in measure(rows, device, args.repeats).items():

@@ -254,28 +254,40 @@ def test_broken_numba_falls_back_to_the_eager_loop(monkeypatch):
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_child_forked_after_the_loops_ran_still_computes(cpu_path):
-    """GNU OpenMP threads do not survive a fork: Numba would end the child with SIGTERM."""
+    """GNU OpenMP threads do not survive a fork: Numba would end the child with SIGTERM.
+
+    The parent runs the loops on two threads (Numba's threading layer starts); the child,
+    asking for two threads too, runs the compiled loops on one, with a warning.
+    """
     gen = torch.Generator().manual_seed(5)
     case = make_case(gen, batch=3, steps=9, n=6, recurrent=True, with_state=True)
-    compare(case, SCAN)  # the parent runs the loops first
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        compare(case, SCAN)  # the parent runs the loops first
+    finally:
+        torch.set_num_threads(previous)
+    launched = cpu_path == "compiled" and cpu_compiled._LAUNCH_PID is not None
     pid = os.fork()
     if pid == 0:  # child: report through the exit status only
         status = 1
         try:
-            torch.set_num_threads(1)
+            torch.set_num_threads(2)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 compare(case, SCAN)
             import numba
 
-            forked_omp = cpu_path == "compiled" and numba.threading_layer() == "omp"
+            forked_omp = launched and numba.threading_layer() == "omp"
             warned = any("forked" in str(w.message) for w in caught)
             status = 0 if warned == forked_omp else 3
+            if forked_omp and cpu_compiled.planned_threads(3) != 1:
+                status = 4
         finally:
             os._exit(status)
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status), f"child ended by signal {os.WTERMSIG(status)}"
-    assert os.WEXITSTATUS(status) == 0, "child computed wrong values or did not warn"
+    assert os.WEXITSTATUS(status) == 0, "child computed wrong values, did not warn, or planned >1"
 
 
 def test_numba_compiler_debug_logs_stay_out_of_debug_log_files(cpu_path):

@@ -1,13 +1,23 @@
 """Plumbing of the compiled (Numba) loops of the ``cpu`` back-end (:mod:`.cpu_kernels`).
 
 Loading the kernels once (or warning once and leaving the eager loop in charge when
-Numba is broken), Numba's thread count per call, the fork guard of GNU OpenMP, and the
+Numba is broken), the thread plan of each call, the fork guard of GNU OpenMP, and the
 conversion of tensors to the NumPy arrays the kernels take. The kernels themselves run
 one loop per batch row over the whole sequence, take the recurrent products over the
 spiking neurons only and run batch rows on parallel threads; they are about 3-5x faster
-than the eager loop (:mod:`.cpu_eager`). Layers without recurrence are bit-identical to
-the reference; with recurrence, the recurrent current is summed in another order (a few
-ulp).
+than the eager loop (:mod:`.cpu_eager`).
+
+Threads: ``min(torch.get_num_threads(), batch, NUMBA_NUM_THREADS)`` per call
+(:func:`planned_threads`). A plan of one thread calls the serial kernels, which never
+start Numba's threading layer: no worker threads, no OpenMP in the process on Numba's
+account, and a forked child keeps the compiled loops. With more, Numba's "omp" layer
+runs the loops on PyTorch's own GNU OpenMP pool (the same ``libgomp``: one set of
+workers serves both), whose idle threads wait as libgomp's ``OMP_WAIT_POLICY`` /
+``GOMP_SPINCOUNT`` say (read when torch is imported). Results do not depend on the plan
+(per-row gradient sums), so neither on ``NUMBA_NUM_THREADS``.
+
+Layers without recurrence are bit-identical to the reference; with recurrence, the
+recurrent current is summed in another order (a few ulp).
 """
 
 from __future__ import annotations
@@ -28,11 +38,12 @@ from ..surrogate import FAST_SIGMOID_SLOPE, SURROGATE_IDS
 from .common import initial
 from .gradients import PARTIAL_SUMS, finish_grads, with_final
 
-__all__ = ["backward", "compiled_threads", "forward", "kernels_for", "load_kernels"]
+__all__ = ["backward", "compiled_threads", "forward", "kernels_for", "load_kernels",
+           "planned_threads"]
 
 logger = logging.getLogger(__name__)
 
-#: Process in which the compiled loops first ran (``None``: not yet).
+#: Process in which this module started Numba's threading layer (``None``: not yet).
 _LAUNCH_PID: int | None = None
 
 
@@ -42,8 +53,6 @@ def kernels_for(x: Tensor, threshold: float | Tensor) -> ModuleType | None:
         return None
     if isinstance(threshold, Tensor) and threshold.numel() != 1:
         return None
-    if _forked_after_launch():
-        return None
     return load_kernels()
 
 
@@ -52,24 +61,21 @@ def _forked_after_launch() -> bool:
 
     GNU OpenMP, Numba's "omp" threading layer where it is installed, is not fork-safe:
     Numba ends such a child with SIGTERM as soon as it starts a parallel loop. The child
-    uses the eager loop instead (same results), with one warning.
+    runs the serial kernels instead (same results).
     """
     if _LAUNCH_PID is None or _LAUNCH_PID == os.getpid():
         return False
     import numba
 
-    if numba.threading_layer() != "omp":
-        return False
-    _warn_forked()
-    return True
+    return numba.threading_layer() == "omp"
 
 
 @functools.cache
 def _warn_forked() -> None:
     warnings.warn("sparse: this process was forked after the compiled CPU neuron loops ran "
-                  "on GNU OpenMP threads, which do not survive a fork; using the eager loop "
-                  "(start worker processes with 'spawn' to keep the compiled loops)",
-                  RuntimeWarning, stacklevel=5)
+                  "on GNU OpenMP threads, which do not survive a fork; running them on one "
+                  "thread (start worker processes with 'spawn' to keep their threads)",
+                  RuntimeWarning, stacklevel=6)
 
 
 @functools.cache
@@ -93,27 +99,68 @@ def load_kernels() -> ModuleType | None:
     return cpu_kernels
 
 
+def planned_threads(batch: int) -> int:
+    """Threads of the compiled loops for ``batch`` rows: ``min(torch threads, batch,
+    NUMBA_NUM_THREADS)``, or 1 in a child forked after GNU OpenMP ran here (warned once).
+
+    Reads Numba's configured maximum, which does not start its threading layer.
+    """
+    import numba
+
+    threads = max(1, min(torch.get_num_threads(), batch, numba.config.NUMBA_NUM_THREADS))
+    if threads > 1 and _forked_after_launch():
+        _warn_forked()
+        return 1
+    return threads
+
+
 @contextmanager
 def compiled_threads(batch: int) -> Iterator[int]:
-    """Run the block with ``min(torch threads, batch)`` Numba threads; yields that number.
+    """Run the block with :func:`planned_threads` Numba threads; yields that number.
 
-    The compiled loops split the batch into that many chunks of rows, one per thread. They
-    hold the GIL (no ``nogil``), so calls from several Python threads run one after the
-    other, which Numba's "workqueue" threading layer (used where neither TBB nor OpenMP is
-    installed) requires.
+    One thread: nothing to set, and the caller runs the serial kernels. More: the first
+    such call starts Numba's threading layer, keeping PyTorch's thread count
+    (:func:`_start_numba_threads`), and the thread count is set for the block only.
+
+    The compiled loops split the batch into chunks of rows, one per thread when a recurrent
+    matrix is shared. They hold the GIL (no ``nogil``), so calls from several Python threads
+    run one after the other, which Numba's "workqueue" threading layer (used where neither
+    TBB nor OpenMP is installed) requires.
     """
+    threads = planned_threads(batch)
+    if threads == 1:
+        yield 1
+        return
     import numba
 
     global _LAUNCH_PID
     if _LAUNCH_PID is None:
+        _start_numba_threads()
         _LAUNCH_PID = os.getpid()
     previous = numba.get_num_threads()
-    threads = max(1, min(torch.get_num_threads(), batch, numba.config.NUMBA_NUM_THREADS))
     numba.set_num_threads(threads)
     try:
         yield threads
     finally:
         numba.set_num_threads(previous)
+
+
+def _start_numba_threads() -> None:
+    """Start Numba's threading layer without letting it change PyTorch's thread count.
+
+    Numba's "omp" layer starts with ``omp_set_num_threads(NUMBA_NUM_THREADS)`` (all cores
+    by default), and the GNU OpenMP runtime it calls is PyTorch's own: torch loads its
+    ``libgomp`` into the global symbol scope, where Numba's ``omppool`` finds it. A
+    ``torch.set_num_threads(1)`` made before would silently become ``NUMBA_NUM_THREADS``
+    intra-op threads for every later PyTorch operation of the calling thread (2-3x the CPU
+    time on a loaded 2-core machine, and other rounding in PyTorch's parallel kernels).
+    """
+    import numba
+
+    torch_threads = torch.get_num_threads()  # read first: PyTorch sets its count lazily
+    numba.get_num_threads()  # starts the threading layer (once per process)
+    if torch.get_num_threads() != torch_threads:
+        torch.set_num_threads(torch_threads)
 
 
 def _chunks(batch: int, threads: int, recurrent: bool) -> int:
@@ -146,13 +193,15 @@ def forward(
     recurrent: Tensor | None, u0: Tensor | None, w0: Tensor | None, s0: Tensor | None,
     threshold: float | Tensor, variant: str, U: Tensor, W: Tensor | None, S: Tensor,
 ) -> None:
-    """Fill the traces ``U, W, S`` ``(B, T, N)`` with :func:`.cpu_kernels.scan_forward`."""
+    """Fill the traces ``U, W, S`` ``(B, T, N)`` with :func:`.cpu_kernels.scan_forward`
+    (or its serial twin for a plan of one thread)."""
     n = x.shape[-1]
     vt = x.new_empty(0, 0) if recurrent is None else recurrent.T
     with compiled_threads(x.shape[0]) as threads:
         chunks = _chunks(x.shape[0], threads, recurrent is not None)
         alpha_, oma, beta_, a_, b_, c = _per_neuron(n, alpha, beta, a, b)
-        kernels.scan_forward(
+        scan = kernels.scan_forward if threads > 1 else kernels.scan_forward_serial
+        scan(
             _np(x), alpha_, oma, beta_, a_, b_, c, _np(vt),
             _np(initial(x, u0)), _np(initial(x, w0)), _np(initial(x, s0)),
             _scalar(threshold, x.dtype), variant == "sparse", W is not None,
@@ -168,7 +217,8 @@ def backward(
     surrogate: str, gs: Tensor | None, gu: Tensor | None, gw: Tensor | None,
     final: tuple[Tensor | None, Tensor | None, Tensor | None],
 ) -> tuple[Tensor | None, ...]:
-    """:func:`.cpu_eager.backward` by the compiled adjoint loop (``scan_backward``)."""
+    """:func:`.cpu_eager.backward` by the compiled adjoint loop (``scan_backward`` or its
+    serial twin)."""
     batch, steps, n = U.shape
     sparse = variant == "sparse"
     u0, w0, s0 = init
@@ -184,7 +234,8 @@ def backward(
         chunks = _chunks(batch, threads, recurrent is not None)
         acc = U.new_zeros(batch, len(PARTIAL_SUMS), n)
         alpha_, oma, beta_, a_, _, c = _per_neuron(n, alpha, beta, a, b)
-        kernels.scan_backward(
+        scan = kernels.scan_backward if threads > 1 else kernels.scan_backward_serial
+        scan(
             _np(none3 if x is None else x), _np(U), _np(none3 if W is None else W), _np(s_bool),
             _np(u0), _np(w0), _np(s0), alpha_, oma, beta_, a_, c,
             _np((beta * b if sparse else b).expand(n)), _np(vt),
