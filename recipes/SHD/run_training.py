@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sparse.data import make_spike_fixture, spike_datasets
 from sparse.models.training import SpArchBrain, run_sparch_recipe
-from sparse.recipe_utils import run_recipe
+from sparse.recipe import run_recipe
 
 TASK = "shd"
 

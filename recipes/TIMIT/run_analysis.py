@@ -31,16 +31,12 @@ sys.path.insert(0, str(HERE))
 from run_training import SAMPLE_FOLDER, make_label_encoder, prepare_data  # noqa: E402
 from timit_prepare import FOLD_61_TO_39  # noqa: E402
 
-from sparse._speechbrain_logs import drop_speechbrain_noise  # noqa: E402
-from sparse.analysis.brain import (  # noqa: E402
-    check_before_writing,
-    no_empty_folders_left,
-    run_analysis,
-)
+from sparse.analysis.brain import check_before_writing, run_analysis  # noqa: E402
 from sparse.analysis.pipeline import analysis_folder  # noqa: E402
-from sparse.recipe_utils import (  # noqa: E402
+from sparse.recipe import (  # noqa: E402
     RecipeError,
     load_analysis_hparams,
+    no_empty_folders_left,
     run_recipe,
     split_overrides,
 )
@@ -130,7 +126,6 @@ def make_phone_fn(train_hp: dict, dataset):
 def main(argv: list[str] | None = None) -> None:
     """Load both YAMLs, check the checkpoint, analyse, write the report and figures."""
     argv = sys.argv[1:] if argv is None else argv
-    drop_speechbrain_noise()
     cfg, train_hp, sample_mode, run_opts = load_both(argv)
     hparams_file, _, overrides = sb.parse_arguments(argv)
     try:  # before anything is written; loading the training YAML made save/: removed if empty

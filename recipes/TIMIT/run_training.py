@@ -38,8 +38,8 @@ from timit_prepare import (  # noqa: E402
     validate_manifest,
 )
 
-from sparse.recipe_utils import (  # noqa: E402
-    FiringRateMeter,
+from sparse.recipe import (  # noqa: E402
+    MeanMeter,
     RecipeError,
     SkipIncompleteCheckpoints,
     load_recipe_hparams,
@@ -142,8 +142,8 @@ class SpikingCTCBrain(SkipIncompleteCheckpoints, sb.Brain):
 
     def on_stage_start(self, stage, epoch=None):
         """Fresh metric accumulators for the stage."""
-        self.rate_meter = FiringRateMeter()
-        self.ctc_meter = FiringRateMeter()
+        self.rate_meter = MeanMeter()
+        self.ctc_meter = MeanMeter()
         if stage != sb.Stage.TRAIN:
             self.ctc_metrics = self.hparams.ctc_stats()
             self.per_metrics = self.hparams.per_stats()

@@ -24,7 +24,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from sparse.recipe_utils import RecipeError, check_audio_files
+from sparse.data.audio import check_audio_files
+from sparse.recipe import RecipeError
 
 logger = logging.getLogger(__name__)
 
@@ -347,7 +348,7 @@ def validate_manifest(
         wrong-rate files are all reported in one error).
     audio_cache : str or Path, optional
         JSON file recording the files that passed, so that a second run skips them while their
-        size and modification time are unchanged (see ``sparse.recipe_utils.check_audio_files``).
+        size and modification time are unchanged (see ``sparse.data.audio.check_audio_files``).
 
     Returns
     -------

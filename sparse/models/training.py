@@ -28,7 +28,7 @@ import speechbrain as sb
 import torch
 import torch.nn.functional as F
 
-from ..recipe_utils import RecipeError, SkipIncompleteCheckpoints, load_recipe_hparams
+from ..recipe import RecipeError, SkipIncompleteCheckpoints, load_recipe_hparams
 from ..regularization import firing_rate_penalty
 from .anns import ANN, ANN_TYPES
 from .sparch import NEURON_TYPES, SNN

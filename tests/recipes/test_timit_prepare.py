@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from sparse.recipe_utils import RecipeError
+from sparse.recipe import RecipeError
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "TIMIT"
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sparse.recipe_utils import checkpoint_is_complete, run_recipe
+from sparse.recipe import checkpoint_is_complete, run_recipe
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "recipes" / "TIMIT" / "run_training.py"

@@ -11,13 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from sparse.recipe_utils import (
+from sparse.data.noise import generated_noise_like, pink_noise_like
+from sparse.recipe import (
     RecipeError,
     checkpoint_is_complete,
     close_process_group,
-    generated_noise_like,
     load_recipe_hparams,
-    pink_noise_like,
     run_recipe,
     set_aside_incomplete_checkpoints,
 )
@@ -138,7 +137,7 @@ def test_run_recipe_destroys_the_process_group(tmp_path):
 WORKER = """
 import atexit, logging, pathlib, sys
 import torch
-from sparse.recipe_utils import run_recipe
+from sparse.recipe import run_recipe
 
 out = pathlib.Path(sys.argv[1])
 logging.basicConfig(filename=out / "log.txt", level=logging.INFO)
