@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sparse.data import hd_datasets, make_hd_fixture
-from sparse.models.training import SpArchBrain, run_sparch_recipe
 from sparse.recipe import run_recipe
+from sparse.recipe.sparch import SpArchBrain, run_sparch_recipe
 
 
 def make_datasets(hparams: dict, data_folder: Path) -> dict:

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sparse.data import make_spike_fixture, spike_datasets
-from sparse.models.training import SpArchBrain, run_sparch_recipe
 from sparse.recipe import run_recipe
+from sparse.recipe.sparch import SpArchBrain, run_sparch_recipe
 
 TASK = "ssc"
 

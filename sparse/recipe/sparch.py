@@ -1,0 +1,183 @@
+"""Training of the SpArch models with SpeechBrain: the ``Brain`` and the recipe driver.
+
+Shared by ``recipes/SHD``, ``recipes/SSC``, ``recipes/HD`` and
+``recipes/SpeechCommands/run_sparch.py``; each recipe only says how to get its data. The
+networks come from :func:`sparse.models.build_model`.
+
+Objective: the model returns the time-averaged softmax ``p`` (a distribution per example);
+the loss is ``nll_loss(log p, y)`` (upstream SpArch feeds the *sum* of softmaxes, values in
+``[0, T]``, to a cross-entropy). With ``use_regularizers`` (spiking models, training only),
+SpArch's firing-rate penalty is added::
+
+    reg_factor * [sum_i ReLU(reg_fmin - r_i) + sum_i ReLU(r_i - reg_fmax)]
+
+with ``r_i`` the rate of neuron ``i`` in spikes per step, measured *before* dropout.
+Accuracy and mean rate are counted over examples (not averaged per batch). The learning rate
+follows ``torch.optim.lr_scheduler.ReduceLROnPlateau`` on the validation accuracy (mode max),
+saved in every checkpoint together with the optimiser; the checkpoint with the best validation
+accuracy is used for the test.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import speechbrain as sb
+import torch
+import torch.nn.functional as F
+
+from ..regularization import firing_rate_penalty
+from .checkpoints import SkipIncompleteCheckpoints
+from .errors import RecipeError
+from .hparams import load_recipe_hparams
+
+__all__ = ["SpArchBrain", "run_sparch_recipe"]
+
+logger = logging.getLogger(__name__)
+
+
+class _SpArchOptimisers(sb.Brain):
+    """Optimiser and plateau scheduler, below :class:`SkipIncompleteCheckpoints` in the MRO so
+    that the scheduler's checkpoint file is registered, and checked, before recovery."""
+
+    def init_optimizers(self):
+        """Create the optimiser, then the plateau scheduler on it (both checkpointed)."""
+        super().init_optimizers()
+        if self.opt_class is not None:
+            self.lr_scheduler = self.hparams.lr_scheduler(self.optimizer)
+            if self.checkpointer is not None:
+                self.checkpointer.add_recoverable("lr_scheduler", self.lr_scheduler)
+
+
+class SpArchBrain(SkipIncompleteCheckpoints, _SpArchOptimisers):
+    """Brain of the SpArch tasks: utterance classification with an ``SNN`` or ``ANN``.
+
+    Expects ``modules.model``, and in ``hparams``: ``use_regularizers``, ``reg_factor``,
+    ``reg_fmin``, ``reg_fmax``, ``lr_scheduler`` (a partial taking the optimiser) and
+    ``train_logger``.
+    """
+
+    def compute_forward(self, batch, stage):
+        """Class probabilities ``(B, C)`` and firing rates ``(N,)`` (``None`` for ANNs)."""
+        batch = batch.to(self.device)
+        feats, lens = batch.feats
+        return self.modules.model(feats, lengths=lens)
+
+    def compute_objectives(self, predictions, batch, stage):
+        """NLL of the time-averaged softmax (+ rate penalty in training); updates the counters."""
+        probs, rates = predictions
+        labels = batch.label.data.view(-1).to(probs.device)
+        loss = F.nll_loss(torch.log(probs.clamp_min(1e-12)), labels)
+        n = labels.shape[0]
+        self.n_examples += n
+        self.n_correct += int((probs.argmax(dim=-1) == labels).sum())
+        if rates is not None:
+            self.rate_sum += float(rates.detach().mean()) * n
+            if stage == sb.Stage.TRAIN and self.hparams.use_regularizers:
+                # firing_rate_penalty averages over neurons; SpArch sums: multiply by N
+                penalty = firing_rate_penalty(rates, self.hparams.reg_fmin, self.hparams.reg_fmax)
+                loss = loss + self.hparams.reg_factor * penalty * rates.numel()
+        return loss
+
+    def on_fit_batch_end(self, batch, outputs, loss, should_step):
+        """Project the neuron parameters back into their ranges after each optimiser step."""
+        if should_step:
+            self.modules.model.project_parameters_()
+
+    def on_stage_start(self, stage, epoch=None):
+        """Reset the per-stage counters."""
+        self.n_examples, self.n_correct, self.rate_sum = 0, 0, 0.0
+        self.stage_start = time.time()
+
+    def _stats(self, stage_loss: float) -> dict[str, float]:
+        stats = {"loss": stage_loss, "accuracy": self.n_correct / max(self.n_examples, 1)}
+        if self.rate_sum:
+            stats["firing_rate"] = self.rate_sum / max(self.n_examples, 1)
+        stats["seconds"] = round(time.time() - self.stage_start, 2)
+        return stats
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        """Log, step the scheduler on validation accuracy, keep the best checkpoint."""
+        stats = self._stats(stage_loss)
+        if stage == sb.Stage.TRAIN:
+            self.train_stats = stats
+        elif stage == sb.Stage.VALID:
+            lr = self.optimizer.param_groups[0]["lr"]
+            self.lr_scheduler.step(stats["accuracy"])
+            self.hparams.train_logger.log_stats({"epoch": epoch, "lr": lr},
+                                                train_stats=self.train_stats, valid_stats=stats)
+            self.checkpointer.save_and_keep_only(meta={"accuracy": stats["accuracy"]},
+                                                 max_keys=["accuracy"])
+        else:
+            self.hparams.train_logger.log_stats(
+                {"Epoch loaded": self.hparams.epoch_counter.current}, test_stats=stats)
+            self.test_stats = stats
+
+
+def run_sparch_recipe(
+    argv: Sequence[str] | None,
+    make_fixture: Callable[[Path], Path],
+    make_datasets: Callable[[dict, Path], dict],
+    task: str,
+) -> SpArchBrain:
+    """Parse arguments, (generate data,) train and test; the body of every SpArch recipe.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Command line without the program name (``sys.argv[1:]`` when ``None``).
+    make_fixture : callable
+        ``folder -> data folder``: writes the tiny generated data set of the task.
+    make_datasets : callable
+        ``(hparams, data_folder) -> {"train", "valid", "test"}`` datasets.
+    task : str
+        Name used in log messages.
+
+    Returns
+    -------
+    SpArchBrain
+        The trained brain (``test_stats`` holds the test results).
+    """
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    hparams_file, run_opts, overrides = sb.parse_arguments(args)
+    hparams, fixture_mode = load_recipe_hparams(
+        hparams_file, overrides, use_sample=lambda h: not h.get("data_folder"))
+    if fixture_mode:  # the YAML's sample: block is applied; nothing in the YAML uses data_folder
+        hparams["data_folder"] = str(make_fixture(Path(hparams["fixture_folder"])))
+    sb.create_experiment_directory(experiment_directory=hparams["output_folder"],
+                                   hyperparams_to_save=hparams_file, overrides=overrides)
+    if fixture_mode:
+        logger.warning("%s: no --data_folder given, so this run uses a TINY GENERATED FIXTURE in "
+                       "%s (synthetic data, real layout). Its accuracy means nothing. Pass "
+                       "--data_folder=<path> to train on the real corpus.", task,
+                       hparams["data_folder"])
+    try:
+        datasets = make_datasets(hparams, Path(hparams["data_folder"]))
+    except (FileNotFoundError, KeyError, ValueError) as err:
+        raise RecipeError(
+            f"{task}: cannot read the data in {hparams['data_folder']}: {err}") from err
+    n_params = sum(p.numel() for p in hparams["model"].parameters())
+    logger.info("%s: model %s, %d trainable parameters; %s", task, hparams["model_type"], n_params,
+                {k: len(v) for k, v in datasets.items()})
+    if run_opts.get("test_only") and not hparams["checkpointer"].list_checkpoints():
+        raise RecipeError(f"--test_only needs a trained checkpoint in {hparams['save_folder']}; "
+                          "none found (upstream would test an untrained network)")
+    brain = SpArchBrain(modules=hparams["modules"], opt_class=hparams["opt_class"], hparams=hparams,
+                        run_opts=run_opts, checkpointer=hparams["checkpointer"])
+    brain.fit(hparams["epoch_counter"], datasets["train"], datasets["valid"],
+              train_loader_kwargs=hparams["train_dataloader_opts"],
+              valid_loader_kwargs=hparams["test_dataloader_opts"])
+    brain.evaluate(datasets["test"], max_key="accuracy",
+                   test_loader_kwargs=hparams["test_dataloader_opts"])
+    from ..inference.export import export_trained_model  # <output_folder>/model/
+
+    export_trained_model(brain, hparams_file, "sparch", test_set=datasets["test"],
+                         max_key="accuracy",
+                         trained_on=f"{task}{' (tiny generated fixture)' if fixture_mode else ''}")
+    return brain
+
