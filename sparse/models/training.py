@@ -12,8 +12,11 @@ it too. Importing it imports SpeechBrain; ``sparse.models`` itself does not.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from ..recipe.sparch import SpArchBrain, run_sparch_recipe
+from ..recipe import sparch
+from ..recipe.sparch import SpArchBrain
 from .build import MODEL_TYPES, build_model, layer_sizes
 
 __all__ = ["MODEL_TYPES", "build_model", "layer_sizes", "SpArchBrain", "run_sparch_recipe"]
@@ -21,3 +24,13 @@ __all__ = ["MODEL_TYPES", "build_model", "layer_sizes", "SpArchBrain", "run_spar
 warnings.warn("sparse.models.training is deprecated: import build_model from sparse.models and "
               "SpArchBrain, run_sparch_recipe from sparse.recipe.sparch",
               DeprecationWarning, stacklevel=2)
+
+
+def run_sparch_recipe(argv: Sequence[str] | None, make_fixture: Callable[[Path], Path],
+                      make_datasets: Callable[[dict, Path], dict], task: str) -> SpArchBrain:
+    """The former signature: one task, named ``task`` in logs (its YAML has no ``task`` key).
+
+    New code calls :func:`sparse.recipe.sparch.run_sparch_recipe` with its tasks.
+    """
+    return sparch.run_sparch_recipe(argv, {"": sparch.SpArchTask(task, make_fixture,
+                                                                 make_datasets)})

@@ -1,7 +1,8 @@
 """Training of the SpArch models with SpeechBrain: the ``Brain`` and the recipe driver.
 
-Shared by ``recipes/SHD``, ``recipes/SSC``, ``recipes/HD`` and
-``recipes/SpeechCommands/run_sparch.py``; each recipe only says how to get its data. The
+Shared by ``recipes/SpArch/run_training.py`` (SHD, SSC, HD: the YAML's ``task`` picks one) and
+``recipes/SpeechCommands/run_sparch.py``; a recipe only says how to get the data of each task
+(:class:`SpArchTask`). The
 networks come from :func:`sparse.models.build_model`.
 
 Objective: the model returns the time-averaged softmax ``p`` (a distribution per example);
@@ -22,7 +23,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import speechbrain as sb
@@ -31,10 +33,10 @@ import torch.nn.functional as F
 
 from ..regularization import firing_rate_penalty
 from .checkpoints import SkipIncompleteCheckpoints
-from .errors import RecipeError
+from .errors import RecipeError, no_empty_folders_left
 from .hparams import load_recipe_hparams
 
-__all__ = ["SpArchBrain", "run_sparch_recipe"]
+__all__ = ["SpArchBrain", "SpArchTask", "choose_task", "run_sparch_recipe"]
 
 logger = logging.getLogger(__name__)
 
@@ -117,24 +119,52 @@ class SpArchBrain(SkipIncompleteCheckpoints, _SpArchOptimisers):
             self.test_stats = stats
 
 
-def run_sparch_recipe(
-    argv: Sequence[str] | None,
-    make_fixture: Callable[[Path], Path],
-    make_datasets: Callable[[dict, Path], dict],
-    task: str,
-) -> SpArchBrain:
+@dataclass(frozen=True)
+class SpArchTask:
+    """How a SpArch recipe gets the data of one task.
+
+    Attributes
+    ----------
+    name : str
+        Name in log messages and in the model folder's README (``"SHD"``).
+    make_fixture : callable
+        ``folder -> data folder``: writes the task's tiny generated data set in its real layout.
+    make_datasets : callable
+        ``(hparams, data_folder) -> {"train", "valid", "test"}`` datasets with ``feats`` and
+        ``label`` outputs.
+    """
+
+    name: str
+    make_fixture: Callable[[Path], Path]
+    make_datasets: Callable[[dict, Path], dict]
+
+
+def choose_task(tasks: Mapping[str, SpArchTask], hparams: Mapping, hparams_file: str) -> SpArchTask:
+    """The task the YAML's ``task`` key names (the only one offered may go unnamed).
+
+    Raises
+    ------
+    RecipeError
+        Naming the YAML, the value and the tasks offered.
+    """
+    key = hparams.get("task")
+    if key is None and len(tasks) == 1:
+        return next(iter(tasks.values()))
+    if key not in tasks:
+        raise RecipeError(f"{hparams_file}: task must be one of {', '.join(tasks)}, got {key!r}")
+    return tasks[key]
+
+
+def run_sparch_recipe(argv: Sequence[str] | None, tasks: Mapping[str, SpArchTask]) -> SpArchBrain:
     """Parse arguments, (generate data,) train and test; the body of every SpArch recipe.
 
     Parameters
     ----------
     argv : sequence of str, optional
         Command line without the program name (``sys.argv[1:]`` when ``None``).
-    make_fixture : callable
-        ``folder -> data folder``: writes the tiny generated data set of the task.
-    make_datasets : callable
-        ``(hparams, data_folder) -> {"train", "valid", "test"}`` datasets.
-    task : str
-        Name used in log messages.
+    tasks : mapping of str to SpArchTask
+        The tasks the recipe serves; the YAML's ``task`` key picks one (see
+        :func:`choose_task`).
 
     Returns
     -------
@@ -147,6 +177,9 @@ def run_sparch_recipe(
     hparams_file, run_opts, overrides = sb.parse_arguments(args)
     hparams, fixture_mode = load_recipe_hparams(
         hparams_file, overrides, use_sample=lambda h: not h.get("data_folder"))
+    with no_empty_folders_left(hparams["save_folder"], hparams["output_folder"]):
+        spec = choose_task(tasks, hparams, hparams_file)  # loading the YAML made save/
+    task, make_fixture, make_datasets = spec.name, spec.make_fixture, spec.make_datasets
     if fixture_mode:  # the YAML's sample: block is applied; nothing in the YAML uses data_folder
         hparams["data_folder"] = str(make_fixture(Path(hparams["fixture_folder"])))
     sb.create_experiment_directory(experiment_directory=hparams["output_folder"],

@@ -81,22 +81,22 @@ def digit_file() -> Path:
 
 @pytest.fixture(scope="session")
 def sparch_run(tmp_path_factory):
-    """``run(recipe, *overrides) -> output folder`` of a one-epoch tiny SpArch run (cached)."""
+    """``run(task, *overrides) -> output folder`` of a one-epoch tiny SpArch run (cached)."""
     import importlib.util
 
     runs: dict[tuple, Path] = {}
 
-    def run(recipe: str, *extra: str) -> Path:
-        if (recipe, extra) not in runs:
-            script = REPO / "recipes" / recipe / "run_training.py"
-            spec = importlib.util.spec_from_file_location(f"inference_{recipe}", script)
+    def run(task: str, *extra: str) -> Path:
+        if (task, extra) not in runs:
+            script = REPO / "recipes" / "SpArch" / "run_training.py"
+            spec = importlib.util.spec_from_file_location("inference_sparch", script)
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
-            out = tmp_path_factory.mktemp(recipe.lower()) / "run"
-            module.main([str(REPO / "hparams" / f"{recipe.lower()}_train.yaml"),
+            out = tmp_path_factory.mktemp(task.lower()) / "run"
+            module.main([str(REPO / "hparams" / f"{task.lower()}_train.yaml"),
                          f"--output_folder={out}", "--nb_epochs=1", "--nb_hiddens=8",
                          "--noprogressbar", "--device=cpu", *extra])
-            runs[(recipe, extra)] = out
-        return runs[(recipe, extra)]
+            runs[(task, extra)] = out
+        return runs[(task, extra)]
 
     return run
