@@ -77,7 +77,8 @@ class SpikingCTCBrain(SkipIncompleteCheckpoints, sb.Brain):
         feats = self.hparams.compute_features(wavs)  # (B', T, n_mels), one frame per dt
         epoch = self.hparams.epoch_counter.current if stage == sb.Stage.TRAIN else None
         feats = self.modules.normalize(feats, wav_lens, epoch=epoch)
-        encoded, spikes = self.modules.model(feats)  # (B', T_ctc, F), [(B', T', N_i)]
+        # (B', T_ctc, F) and every population's spikes [(B', T', N_i)]
+        encoded, spikes = self.modules.model(feats, return_spikes=True)
         logits = self.modules.classifier(encoded)
         return self.hparams.log_softmax(logits), wav_lens, spikes
 
