@@ -136,7 +136,7 @@ class SpikingCTCBrain(SkipIncompleteCheckpoints, sb.Brain):
     def on_stage_end(self, stage, stage_loss, epoch=None):
         """Log loss, PER and mean firing rates; anneal, checkpoint on dev PER; write test stats."""
         stats = {"loss": stage_loss}
-        stats.update(self.rate_meter.summary(prefix="rate_"))
+        stats.update(self.rate_meter.summary(prefix="rate_hz_"))
         if stage == sb.Stage.TRAIN:
             stats.update(self.ctc_meter.summary())
             self.train_stats = stats

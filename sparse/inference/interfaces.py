@@ -456,14 +456,10 @@ class SpArchClassifier(_Classifier):
     @property
     def population_names(self) -> list[str]:
         """``layer1``, ``layer2``, ... (spiking hidden layers; none for an ANN)."""
-        from ..models.sparch import SpArchLayer
-
-        layers = getattr(self.mods.model, "snn", [])
-        return [f"layer{i + 1}" for i, layer in enumerate(layers) if isinstance(layer, SpArchLayer)]
+        return list(getattr(self.mods.model, "population_names", []))
 
     def _population_sizes(self) -> list[int]:
-        return [layer.output_size for layer in getattr(self.mods.model, "snn", [])
-                if hasattr(layer, "output_size")]
+        return list(getattr(self.mods.model, "population_sizes", []))
 
 
 _INTERFACES: dict[str, type[SpikingModel]] = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..neurons.defaults import BACKEND
+from ..neurons.defaults import BACKEND, SPARCH
 from .anns import ANN, ANN_TYPES
 from .sparch import NEURON_TYPES, SNN
 
@@ -37,8 +37,11 @@ def build_model(
     bidirectional: bool = False,
     threshold: float = 1.0,
     backend: str = BACKEND,
+    dt: float = SPARCH.dt,
 ) -> SNN | ANN:
     """The ``SNN`` or ``ANN`` of a SpArch ``model_type`` (for ``!apply:`` in recipe YAML).
+
+    ``dt`` (ms per step) only scales the spiking models' firing rates to Hz.
 
     Examples
     --------
@@ -49,7 +52,7 @@ def build_model(
     shape = (1, 1, int(nb_inputs))
     if model_type in NEURON_TYPES:
         return SNN(shape, sizes, model_type, threshold, dropout, normalization, use_bias,
-                   bidirectional, True, backend)
+                   bidirectional, True, backend, dt)
     if model_type in ANN_TYPES:
         return ANN(shape, sizes, model_type, dropout, normalization, use_bias, bidirectional, True)
     raise ValueError(f"model_type must be one of {MODEL_TYPES}, got {model_type!r}")

@@ -2,21 +2,23 @@
 
 Shared by ``recipes/SpArch/run_training.py`` (SHD, SSC, HD: the YAML's ``task`` picks one) and
 ``recipes/SpeechCommands/run_sparch.py``; a recipe only says how to get the data of each task
-(:class:`SpArchTask`). The
-networks come from :func:`sparse.models.build_model`.
+(:class:`SpArchTask`). The networks come from :func:`sparse.models.build_model`.
 
 Objective: the model returns the time-averaged softmax ``p`` (a distribution per example);
 the loss is ``nll_loss(log p, y)`` (upstream SpArch feeds the *sum* of softmaxes, values in
 ``[0, T]``, to a cross-entropy). With ``use_regularizers`` (spiking models, training only),
 SpArch's firing-rate penalty is added::
 
-    reg_factor * [sum_i ReLU(reg_fmin - r_i) + sum_i ReLU(r_i - reg_fmax)]
+    reg_factor * dt / 1000 * [sum_i ReLU(reg_fmin_hz - r_i) + sum_i ReLU(r_i - reg_fmax_hz)]
 
-with ``r_i`` the rate of neuron ``i`` in spikes per step, measured *before* dropout.
-Accuracy and mean rate are counted over examples (not averaged per batch). The learning rate
-follows ``torch.optim.lr_scheduler.ReduceLROnPlateau`` on the validation accuracy (mode max),
-saved in every checkpoint together with the optimiser; the checkpoint with the best validation
-accuracy is used for the test.
+with ``r_i`` the rate of neuron ``i`` in Hz, measured *before* dropout, and ``dt`` the model's
+step (ms): SpArch's penalty in spikes per step
+(:func:`~sparse.regularization.sparch_rate_penalty`; the YAMLs give SpArch's bounds, 0.01 and
+0.5 spikes per step, in Hz). Accuracy and each layer's mean rate (``rate_hz_layer1``, ...) are
+counted over examples (not averaged per batch). The learning rate follows
+``torch.optim.lr_scheduler.ReduceLROnPlateau`` on the validation accuracy (mode max), saved in
+every checkpoint together with the optimiser; the checkpoint with the best validation accuracy
+is used for the test.
 """
 
 from __future__ import annotations
@@ -31,10 +33,11 @@ import speechbrain as sb
 import torch
 import torch.nn.functional as F
 
-from ..regularization import firing_rate_penalty
+from ..regularization import sparch_rate_penalty
 from .checkpoints import SkipIncompleteCheckpoints
 from .errors import RecipeError, no_empty_folders_left
 from .hparams import load_recipe_hparams
+from .metrics import MeanMeter
 
 __all__ = ["SpArchBrain", "SpArchTask", "choose_task", "run_sparch_recipe"]
 
@@ -58,9 +61,22 @@ class SpArchBrain(SkipIncompleteCheckpoints, _SpArchOptimisers):
     """Brain of the SpArch tasks: utterance classification with an ``SNN`` or ``ANN``.
 
     Expects ``modules.model``, and in ``hparams``: ``use_regularizers``, ``reg_factor``,
-    ``reg_fmin``, ``reg_fmax``, ``lr_scheduler`` (a partial taking the optimiser) and
-    ``train_logger``.
+    ``reg_fmin_hz``, ``reg_fmax_hz``, ``lr_scheduler`` (a partial taking the optimiser) and
+    ``train_logger``. (A YAML with SpArch's ``reg_fmin``/``reg_fmax`` in spikes per step is
+    still read, converted with the model's ``dt``, until the Speech Commands SpArch YAML moves
+    to Hz.)
     """
+
+    def _model(self) -> torch.nn.Module:
+        model = self.modules.model
+        return getattr(model, "module", model)
+
+    def rate_bounds_hz(self) -> tuple[float, float]:
+        """``(reg_fmin_hz, reg_fmax_hz)``; legacy per-step bounds times ``1000 / dt``."""
+        if hasattr(self.hparams, "reg_fmin_hz"):
+            return float(self.hparams.reg_fmin_hz), float(self.hparams.reg_fmax_hz)
+        per_step_to_hz = 1000.0 / self._model().dt
+        return self.hparams.reg_fmin * per_step_to_hz, self.hparams.reg_fmax * per_step_to_hz
 
     def compute_forward(self, batch, stage):
         """Class probabilities ``(B, C)`` and firing rates ``(N,)`` (``None`` for ANNs)."""
@@ -77,11 +93,13 @@ class SpArchBrain(SkipIncompleteCheckpoints, _SpArchOptimisers):
         self.n_examples += n
         self.n_correct += int((probs.argmax(dim=-1) == labels).sum())
         if rates is not None:
-            self.rate_sum += float(rates.detach().mean()) * n
+            model = self._model()
+            by_layer = rates.detach().split(model.population_sizes)
+            self.rate_meter.update(dict(zip(model.population_names, by_layer, strict=True)),
+                                   weight=n)
             if stage == sb.Stage.TRAIN and self.hparams.use_regularizers:
-                # firing_rate_penalty averages over neurons; SpArch sums: multiply by N
-                penalty = firing_rate_penalty(rates, self.hparams.reg_fmin, self.hparams.reg_fmax)
-                loss = loss + self.hparams.reg_factor * penalty * rates.numel()
+                penalty = sparch_rate_penalty(rates, *self.rate_bounds_hz(), dt=model.dt)
+                loss = loss + self.hparams.reg_factor * penalty
         return loss
 
     def on_fit_batch_end(self, batch, outputs, loss, should_step):
@@ -91,13 +109,13 @@ class SpArchBrain(SkipIncompleteCheckpoints, _SpArchOptimisers):
 
     def on_stage_start(self, stage, epoch=None):
         """Reset the per-stage counters."""
-        self.n_examples, self.n_correct, self.rate_sum = 0, 0, 0.0
+        self.n_examples, self.n_correct = 0, 0
+        self.rate_meter = MeanMeter()
         self.stage_start = time.time()
 
     def _stats(self, stage_loss: float) -> dict[str, float]:
         stats = {"loss": stage_loss, "accuracy": self.n_correct / max(self.n_examples, 1)}
-        if self.rate_sum:
-            stats["firing_rate"] = self.rate_sum / max(self.n_examples, 1)
+        stats.update(self.rate_meter.summary(prefix="rate_hz_"))
         stats["seconds"] = round(time.time() - self.stage_start, 2)
         return stats
 

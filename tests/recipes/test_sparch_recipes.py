@@ -71,3 +71,40 @@ def test_resume_sets_a_torn_scheduler_checkpoint_aside(tmp_path, plant_torn_chec
     main([*args, "--nb_epochs=2"])
     assert not torn.exists() and (out / "save" / f"incomplete-{torn.name}").is_dir()
     assert "epoch: 2" in (out / "train_log.txt").read_text()
+
+
+@pytest.mark.parametrize("bounds", ["hz", "per_step"])
+def test_the_brains_penalty_is_sparchs_and_rates_are_logged_in_hz(bounds):
+    """Loss = NLL + reg_factor * SpArch's per-step penalty; the Speech Commands SpArch YAML's
+    per-step bounds (reg_fmin, reg_fmax) still give the same loss until it moves to Hz."""
+    from types import SimpleNamespace
+
+    import speechbrain as sb
+    import torch
+    import torch.nn.functional as F
+
+    from sparse.models import build_model
+    from sparse.recipe.sparch import SpArchBrain
+
+    torch.manual_seed(0)
+    dt = 14.0
+    model = build_model("RadLIF", 6, 3, nb_hiddens=16, normalization="none", dt=dt).eval()
+    x = torch.rand(4, 30, 6) * torch.linspace(0.0, 200.0, 6)
+    labels = torch.tensor([0, 1, 2, 1])
+    hparams = {"use_regularizers": True, "reg_factor": 0.5}
+    hparams.update({"reg_fmin_hz": 10.0 / dt, "reg_fmax_hz": 500.0 / dt} if bounds == "hz"
+                   else {"reg_fmin": 0.01, "reg_fmax": 0.5})
+    brain = SpArchBrain(modules={"model": model}, hparams=hparams,
+                        run_opts={"device": "cpu", "noprogressbar": True})
+    brain.on_stage_start(sb.Stage.TRAIN)
+    probs, rates_hz = model(x)
+    loss = brain.compute_objectives((probs, rates_hz), SimpleNamespace(
+        label=SimpleNamespace(data=labels)), sb.Stage.TRAIN)
+    per_step = rates_hz.detach() * dt / 1000.0
+    sparch = torch.relu(0.01 - per_step).sum() + torch.relu(per_step - 0.5).sum()
+    assert sparch > 0
+    nll = F.nll_loss(torch.log(probs.clamp_min(1e-12)), labels)
+    assert torch.allclose(loss, nll + 0.5 * sparch, rtol=1e-6)
+    logged = brain.rate_meter.summary(prefix="rate_hz_")
+    assert list(logged) == ["rate_hz_layer1", "rate_hz_layer2"]
+    assert logged["rate_hz_layer1"] == pytest.approx(float(rates_hz[:16].mean()))

@@ -99,7 +99,7 @@ def test_end_to_end_and_same_seed_same_dev_per(sample_slice, tmp_path, capsys):
     first = outs[0]
     assert list((first / "save").glob("CKPT+*/model.ckpt")), "no checkpoint saved"
     assert len(valid_values(first / "train_log.txt", "PER")) == 1
-    assert "rate_cortex3" in (first / "train_log.txt").read_text()
+    assert "rate_hz_cortex3" in (first / "train_log.txt").read_text()
     assert "PER" in (first / "test_per.txt").read_text()
     assert (first / "save" / "label_encoder.txt").is_file()
     for key in ("PER", "loss"):
