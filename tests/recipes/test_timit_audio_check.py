@@ -39,7 +39,8 @@ def audio(tmp_path) -> dict[str, str]:
 
 
 def test_every_bad_file_is_named_in_one_error(audio):
-    with pytest.raises(RecipeError) as caught:
+    with pytest.raises(RecipeError, match=r"^train\.json: 3 of 6 audio files cannot be used") \
+            as caught:
         check_audio_files(audio, sample_rate=16000, where="train.json")
     lines = str(caught.value).splitlines()
     assert lines[0].startswith("train.json: 3 of 6 audio files cannot be used")

@@ -74,7 +74,7 @@ def test_run_recipe_prints_one_line_and_exits_2(capsys):
             "(most recent call last):\n  File x\nRecipeError: cannot read audio file a.flac"
         )
 
-    with pytest.raises(SystemExit) as stop:
+    with pytest.raises(SystemExit, match="^2$") as stop:
         run_recipe(main, prog="prog")
     assert stop.value.code == 2
     assert capsys.readouterr().err == "prog: error: cannot read audio file a.flac\n"
