@@ -82,6 +82,7 @@ def test_bad_overrides_name_the_right_file_and_leave_no_folder(tmp_path, overrid
     assert len(proc.stderr.strip().splitlines()) == 1 and not out.exists()
 
 
+@pytest.mark.slow
 def test_analysis_after_tiny_training_writes_every_figure_and_report(tmp_path, data_args):
     out = tmp_path / "run"
     train = run("run_training.py", "timit_train.yaml", *data_args, f"--output_folder={out}",

@@ -2,6 +2,7 @@
 
 Each run is the recipe's own code path (training, test, export of ``<output_folder>/model``)
 with a tiny network at 10 ms steps and one epoch on a slice of the bundled data: seconds.
+Every test that uses one of these runs is marked ``slow`` (``pytest -m "not slow"`` skips it).
 """
 
 from __future__ import annotations
@@ -17,6 +18,16 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 TIMIT_SAMPLE = REPO / "recipes" / "TIMIT" / "sample"
 FSDD = REPO / "recipes" / "SpeechCommands" / "sample_fsdd"
+#: Fixtures that train a model by running a recipe.
+RECIPE_RUNS = {"asr_run", "kws_run", "sparch_run"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark ``slow`` every test that needs a recipe run."""
+    for item in items:
+        if RECIPE_RUNS & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 TINY_ASR = [
     "--auditory_channels=[2]", "--cortex_layer_sizes=[16,16,16]", "--phoneme_features=16",

@@ -37,6 +37,7 @@ CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script,yaml,extra", CASES, ids=["SHD", "SSC", "HD", "SpeechCommands"])
 def test_recipe_runs_on_its_fixture(script, yaml, extra, tmp_path, monkeypatch):
     main = load_main(ROOT / "recipes" / script, monkeypatch)
@@ -58,6 +59,7 @@ def test_the_yaml_task_picks_the_data_and_an_unknown_one_is_named(tmp_path, monk
     assert not out.exists()  # the save folder the YAML made is removed again
 
 
+@pytest.mark.slow
 def test_resume_sets_a_torn_scheduler_checkpoint_aside(tmp_path, plant_torn_checkpoint,
                                                        monkeypatch):
     """The scheduler is registered last (in ``init_optimizers``); its file is checked too."""

@@ -80,6 +80,22 @@ def test_run_recipe_prints_one_line_and_exits_2(capsys):
     assert capsys.readouterr().err == "prog: error: cannot read audio file a.flac\n"
 
 
+def test_run_recipe_drops_speechbrains_torchvision_warning_for_every_recipe(caplog,
+                                                                           monkeypatch):
+    import logging
+
+    logger = logging.getLogger("speechbrain.utils.train_logger")
+    monkeypatch.setattr(logger, "filters", [])  # as in a fresh process
+
+    def main():
+        logger.warning("torchvision is not available - cannot save figures")
+        logger.warning("a warning that stays")
+
+    with caplog.at_level(logging.WARNING):
+        run_recipe(main, prog="prog")
+    assert [r.getMessage() for r in caplog.records] == ["a warning that stays"]
+
+
 def _band_power(noise: torch.Tensor) -> tuple[float, float]:
     power = torch.fft.rfft(noise, dim=1).abs().pow(2).mean(0)
     n = power.shape[0]
@@ -152,6 +168,7 @@ run_recipe(main, prog="worker")
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("torchrun", [False, True])
 def test_a_finished_torchrun_worker_exits_without_teardown(tmp_path, torchrun):
     env = {k: v for k, v in os.environ.items() if k != "LOCAL_RANK"}
