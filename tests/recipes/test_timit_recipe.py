@@ -327,3 +327,20 @@ def test_torchrun_two_cpu_processes_gloo(sample_slice, tmp_path):
     assert done.returncode == 0, "\n".join(errors[:60]) + "\n...\n" + done.stderr[-1500:]
     assert len(valid_values(out / "train_log.txt", "PER")) == 1
     assert (out / "test_per.txt").is_file()
+
+
+def test_saved_yaml_comments_state_no_number_the_sample_block_changes():
+    """hyperparams.yaml keeps the YAML's comments next to the sample block's values."""
+    from hyperpyyaml.core import resolve_references
+
+    from sparse.recipe import recipe_overrides
+    from sparse.recipe.timit import uses_sample
+
+    text, sample_mode = recipe_overrides(HPARAMS, "", use_sample=uses_sample)
+    assert sample_mode
+    with open(HPARAMS, encoding="utf-8") as stream:  # what create_experiment_directory saves
+        saved = resolve_references(stream, text).getvalue()
+    line = next(line for line in saved.splitlines() if line.startswith("hop_length:"))
+    value, comment = line.split("#", 1)
+    assert value.split() == ["hop_length:", "10"]
+    assert re.findall(r"\d+", comment) == ["1000"]  # "1000 / hop_length", not "500 steps"
