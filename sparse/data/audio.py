@@ -2,7 +2,7 @@
 
 :func:`check_audio_files` decodes a manifest's audio up front (every file, every sample;
 files already checked are cached by path, size and modification time) and names every bad
-file in one :class:`~sparse.recipe.errors.RecipeError`; :func:`audio_file_problem` says why
+file in one :class:`~sparse.errors.RecipeError`; :func:`audio_file_problem` says why
 one file cannot be used.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 import soundfile
 from tqdm import tqdm
 
-from ..recipe.errors import RecipeError
+from ..errors import RecipeError
 
 __all__ = ["AUDIO_CHECK_VERSION", "audio_file_problem", "check_audio_files"]
 

@@ -29,7 +29,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..recipe.errors import RecipeError
+from ..errors import RecipeError
 from .audio import check_audio_files
 
 __all__ = ["SAMPLE_RATE", "SPLITS", "EXPECTED_UTTERANCES", "OPTIONS_FILE", "TIMIT39_PHONES",

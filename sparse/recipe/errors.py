@@ -1,8 +1,9 @@
 """What a recipe does when it fails: one clear line and exit status 2, no empty folders left.
 
-:class:`RecipeError` is a problem the user can fix (missing data, a bad override, an
-unreadable audio file); :func:`run_recipe` turns it into one line on stderr instead of a
-traceback wall, and closes a torchrun worker cleanly (see :mod:`.distributed`).
+:class:`RecipeError` (defined in :mod:`sparse.errors`, so that the data code raises it too) is
+a problem the user can fix (missing data, a bad override, an unreadable audio file);
+:func:`run_recipe` turns it into one line on stderr instead of a traceback wall, and closes a
+torchrun worker cleanly (see :mod:`.distributed`).
 """
 
 from __future__ import annotations
@@ -15,20 +16,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ..errors import RecipeError
 from .distributed import close_process_group, exit_without_teardown
 from .logs import drop_speechbrain_noise
 
 __all__ = ["EXIT_CODE_USER_ERROR", "RecipeError", "run_recipe", "no_empty_folders_left"]
 
 EXIT_CODE_USER_ERROR = 2
-
-
-class RecipeError(Exception):
-    """A problem the user can fix (data, paths, configuration).
-
-    :func:`run_recipe` prints its message as one line and exits with status 2, without a
-    traceback. Raise it with a message that names the offending file, key or value.
-    """
 
 
 def _first_meaningful_line(message: str) -> str:
