@@ -109,4 +109,4 @@ def test_the_brains_penalty_is_sparchs_and_rates_are_logged_in_hz(bounds):
     assert torch.allclose(loss, nll + 0.5 * sparch, rtol=1e-6)
     logged = brain.rate_meter.summary(prefix="rate_hz_")
     assert list(logged) == ["rate_hz_layer1", "rate_hz_layer2"]
-    assert logged["rate_hz_layer1"] == pytest.approx(float(rates_hz[:16].mean()))
+    assert logged["rate_hz_layer1"] == pytest.approx(float(rates_hz[:16].detach().mean()))
