@@ -29,16 +29,12 @@ sys.path.insert(0, str(HERE))
 
 from run_training import SAMPLE_FOLDER, load_clip, prepare_data  # noqa: E402
 
-from sparse._speechbrain_logs import drop_speechbrain_noise  # noqa: E402
-from sparse.analysis.brain import (  # noqa: E402
-    check_before_writing,
-    no_empty_folders_left,
-    run_analysis,
-)
+from sparse.analysis.brain import check_before_writing, run_analysis  # noqa: E402
 from sparse.analysis.pipeline import analysis_folder  # noqa: E402
-from sparse.recipe_utils import (  # noqa: E402
+from sparse.recipe import (  # noqa: E402
     RecipeError,
     load_analysis_hparams,
+    no_empty_folders_left,
     run_recipe,
     split_overrides,
 )
@@ -95,7 +91,6 @@ def clips(train_hp: dict, cfg: dict, data_folder: Path) -> DynamicItemDataset:
 
 def main(argv: list[str] | None = None) -> None:
     """Load both YAMLs, prepare the manifests if needed, analyse, list the files written."""
-    drop_speechbrain_noise()
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:] if argv is None else argv)
     cfg, train_hp, sample_mode = load_analysis_hparams(
         hparams_file, overrides, use_sample=lambda hp: not hp.get("data_folder")

@@ -3,7 +3,7 @@
 The result, ``recipes/TIMIT/sample/``, is committed to the repository so that
 ``python recipes/TIMIT/run_training.py hparams/timit_train.yaml`` runs without any download. It is
 **not** TIMIT: it is real read English speech (speechocean762, non-native speakers) written in the
-same manifest format as :func:`timit_prepare.prepare_timit`, with phones mapped to the TIMIT
+same manifest format as :func:`sparse.data.timit.prepare_timit`, with phones mapped to the TIMIT
 39-phone set.
 
 What the script does, in order:

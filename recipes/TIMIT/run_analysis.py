@@ -5,10 +5,13 @@ Usage (from the repository root, after training)::
 
     python recipes/TIMIT/run_analysis.py hparams/timit_analysis.yaml
     python recipes/TIMIT/run_analysis.py hparams/timit_analysis.yaml --data_folder=/path/to/TIMIT
+    python recipes/TIMIT/run_analysis.py hparams/timit_analysis.yaml --manifest_folder=/data/mine
 
 The training YAML named in the analysis YAML defines the model and the output folder; the
-best checkpoint is loaded from it. Overrides of analysis keys apply to the analysis YAML, all
-others to the training YAML (pass the overrides used for training). Results go to
+best checkpoint is loaded from it. The bundled sample is used exactly when training used it
+(no ``--data_folder`` nor ``--manifest_folder``). Overrides of analysis keys apply to the
+analysis YAML, all others to the training YAML (pass the overrides used for training). Results
+go to
 ``<output_folder>/analysis/``: one PNG per figure, the report ``pac_significance.txt``, the
 tables ``pac_contrast.csv`` and ``pac_significance.csv``, and the run's ``log.txt``.
 """
@@ -25,27 +28,22 @@ from speechbrain.dataio.dataio import read_audio
 from speechbrain.dataio.dataset import DynamicItemDataset
 from speechbrain.utils.distributed import run_on_main
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from run_training import SAMPLE_FOLDER, make_label_encoder, prepare_data  # noqa: E402
-from timit_prepare import FOLD_61_TO_39  # noqa: E402
-
-from sparse._speechbrain_logs import drop_speechbrain_noise  # noqa: E402
-from sparse.analysis.brain import (  # noqa: E402
-    check_before_writing,
-    no_empty_folders_left,
-    run_analysis,
-)
-from sparse.analysis.pipeline import analysis_folder  # noqa: E402
-from sparse.recipe_utils import (  # noqa: E402
+from sparse.analysis.brain import check_before_writing, run_analysis
+from sparse.analysis.pipeline import analysis_folder
+from sparse.data.timit import phone_segments
+from sparse.recipe import (
     RecipeError,
     load_analysis_hparams,
+    no_empty_folders_left,
     run_recipe,
     split_overrides,
 )
+from sparse.recipe.timit import data_root, make_label_encoder, prepare_data, uses_sample
 
 logger = logging.getLogger(__name__)
+
+#: The bundled speechocean762 sample (``run_training.py`` trains on it by default).
+SAMPLE_FOLDER = Path(__file__).resolve().parent / "sample"
 
 #: ``split`` of the analysis YAML -> the training YAML's manifest.
 SPLITS = {"train": "train_annotation", "dev": "valid_annotation", "test": "test_annotation"}
@@ -54,11 +52,10 @@ SPLITS = {"train": "train_annotation", "dev": "valid_annotation", "test": "test_
 def load_both(argv: list[str]) -> tuple[dict, dict, bool, dict]:
     """The analysis settings, the training hyperparameters, sample mode and run options."""
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
-    cfg, train_hp, sample_mode = load_analysis_hparams(
-        hparams_file, overrides, use_sample=lambda hp: hp.get("data_folder") is None
+    cfg, train_hp, sample_mode = load_analysis_hparams(  # the sample rule of the training
+        hparams_file, overrides, use_sample=uses_sample
     )
-    if sample_mode:
-        train_hp["data_folder"] = str(SAMPLE_FOLDER)
+    train_hp["data_folder"] = data_root(train_hp, sample_mode, SAMPLE_FOLDER)
     return cfg, train_hp, sample_mode, run_opts
 
 
@@ -82,21 +79,6 @@ def utterances(train_hp: dict, cfg: dict) -> DynamicItemDataset:
     return dataset
 
 
-def reference_phones(wav: str, sample_rate: int) -> list[tuple[float, float, str]] | None:
-    """Folded 39-phone segments (s) from the TIMIT ``.PHN`` file next to ``wav``, if any."""
-    for suffix in (".PHN", ".phn"):
-        phn = Path(wav).with_suffix(suffix)
-        if phn.is_file():
-            segments = []
-            for line in phn.read_text(encoding="latin-1").split("\n"):
-                fields = line.split()
-                if len(fields) == 3 and FOLD_61_TO_39.get(fields[2].lower()):
-                    start, end = int(fields[0]) / sample_rate, int(fields[1]) / sample_rate
-                    segments.append((start, end, FOLD_61_TO_39[fields[2].lower()]))
-            return segments
-    return None
-
-
 def make_phone_fn(train_hp: dict, dataset):
     """Phone strip: reference .PHN timing if present, else the model's greedy CTC phones."""
     label_encoder = make_label_encoder(train_hp)
@@ -106,7 +88,7 @@ def make_phone_fn(train_hp: dict, dataset):
     model = train_hp["model"]
 
     def phones(example, dt_s: float):
-        ref = reference_phones(wav_of.get(example.id, ""), train_hp["sample_rate"])
+        ref = phone_segments(wav_of.get(example.id, ""), train_hp["sample_rate"])
         if ref is not None:
             return ref, "TIMIT phones (reference timing)"
         with torch.no_grad():
@@ -130,7 +112,6 @@ def make_phone_fn(train_hp: dict, dataset):
 def main(argv: list[str] | None = None) -> None:
     """Load both YAMLs, check the checkpoint, analyse, write the report and figures."""
     argv = sys.argv[1:] if argv is None else argv
-    drop_speechbrain_noise()
     cfg, train_hp, sample_mode, run_opts = load_both(argv)
     hparams_file, _, overrides = sb.parse_arguments(argv)
     try:  # before anything is written; loading the training YAML made save/: removed if empty
@@ -143,7 +124,8 @@ def main(argv: list[str] | None = None) -> None:
         overrides=split_overrides(overrides, set(cfg))[0],
     )
     if sample_mode:
-        logger.info("no --data_folder given: analysing the model trained on the bundled sample")
+        logger.info("no --data_folder nor --manifest_folder given: analysing the model trained "
+                    "on the bundled sample")
     annotation = Path(train_hp["test_annotation"])
     if not annotation.is_file():
         run_on_main(prepare_data, kwargs={"hparams": train_hp, "sample_mode": sample_mode})

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import sys
 from pathlib import Path
 
@@ -28,18 +27,8 @@ from speechbrain.dataio.dataio import read_audio
 from speechbrain.dataio.dataset import DynamicItemDataset
 from speechbrain.utils.distributed import if_main_process, run_on_main
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from timit_prepare import (  # noqa: E402
-    SPLITS,
-    TIMIT39_PHONES,
-    prepare_timit,
-    validate_manifest,
-)
-
-from sparse.recipe_utils import (  # noqa: E402
-    FiringRateMeter,
+from sparse.recipe import (
+    MeanMeter,
     RecipeError,
     SkipIncompleteCheckpoints,
     load_recipe_hparams,
@@ -48,18 +37,13 @@ from sparse.recipe_utils import (  # noqa: E402
     run_recipe,
     wrap_ddp_cpu,
 )
-from sparse.regularization import firing_rate_penalty, firing_rates  # noqa: E402
+from sparse.recipe.timit import data_root, make_label_encoder, prepare_data, uses_sample
+from sparse.regularization import firing_rate_penalty, firing_rates
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_FOLDER = HERE / "sample"
-#: Files that passed the audio check (path, size, time), in the save folder.
-AUDIO_CHECK_FILE = "audio_check.json"
-
-
-def uses_sample(hparams: dict) -> bool:
-    """The bundled sample (and its YAML block) is used when no data or manifest folder is given."""
-    return hparams.get("data_folder") is None and hparams.get("manifest_folder") is None
+#: The bundled speechocean762 sample, used when no data or manifest folder is given.
+SAMPLE_FOLDER = Path(__file__).resolve().parent / "sample"
 
 
 class SpikingCTCBrain(SkipIncompleteCheckpoints, sb.Brain):
@@ -93,7 +77,8 @@ class SpikingCTCBrain(SkipIncompleteCheckpoints, sb.Brain):
         feats = self.hparams.compute_features(wavs)  # (B', T, n_mels), one frame per dt
         epoch = self.hparams.epoch_counter.current if stage == sb.Stage.TRAIN else None
         feats = self.modules.normalize(feats, wav_lens, epoch=epoch)
-        encoded, spikes = self.modules.model(feats)  # (B', T_ctc, F), [(B', T', N_i)]
+        # (B', T_ctc, F) and every population's spikes [(B', T', N_i)]
+        encoded, spikes = self.modules.model(feats, return_spikes=True)
         logits = self.modules.classifier(encoded)
         return self.hparams.log_softmax(logits), wav_lens, spikes
 
@@ -142,8 +127,8 @@ class SpikingCTCBrain(SkipIncompleteCheckpoints, sb.Brain):
 
     def on_stage_start(self, stage, epoch=None):
         """Fresh metric accumulators for the stage."""
-        self.rate_meter = FiringRateMeter()
-        self.ctc_meter = FiringRateMeter()
+        self.rate_meter = MeanMeter()
+        self.ctc_meter = MeanMeter()
         if stage != sb.Stage.TRAIN:
             self.ctc_metrics = self.hparams.ctc_stats()
             self.per_metrics = self.hparams.per_stats()
@@ -151,7 +136,7 @@ class SpikingCTCBrain(SkipIncompleteCheckpoints, sb.Brain):
     def on_stage_end(self, stage, stage_loss, epoch=None):
         """Log loss, PER and mean firing rates; anneal, checkpoint on dev PER; write test stats."""
         stats = {"loss": stage_loss}
-        stats.update(self.rate_meter.summary(prefix="rate_"))
+        stats.update(self.rate_meter.summary(prefix="rate_hz_"))
         if stage == sb.Stage.TRAIN:
             stats.update(self.ctc_meter.summary())
             self.train_stats = stats
@@ -184,19 +169,6 @@ class SpikingCTCBrain(SkipIncompleteCheckpoints, sb.Brain):
                     out.write("\nPER stats:\n")
                     self.per_metrics.write_stats(out)
                 logger.info("PER stats written to %s", self.hparams.test_wer_file)
-
-
-def make_label_encoder(hparams: dict) -> sb.dataio.encoder.CTCTextEncoder:
-    """CTC label encoder over the fixed 39-phone set, blank at ``blank_index`` (40 labels)."""
-    encoder = sb.dataio.encoder.CTCTextEncoder()
-    encoder.load_or_create(
-        path=hparams["label_encoder_file"],
-        from_iterables=[TIMIT39_PHONES],
-        sequence_input=False,
-        special_labels={"blank_label": hparams["blank_index"]},
-    )
-    encoder.expect_len(hparams["vocab_size"])
-    return encoder
 
 
 def dataio_prep(hparams: dict, label_encoder) -> dict[str, DynamicItemDataset]:
@@ -247,54 +219,6 @@ def dataio_prep(hparams: dict, label_encoder) -> dict[str, DynamicItemDataset]:
     return datasets
 
 
-def copy_manifests(source_folder: str | Path, save_folder: str | Path, what: str) -> None:
-    """Copy ``train.json``, ``dev.json``, ``test.json`` into ``save_folder`` (the preparer's place).
-
-    ``what`` names the source in the error raised when a manifest is missing.
-    """
-    source_folder, save = Path(source_folder), Path(save_folder)
-    if not source_folder.is_dir():
-        raise RecipeError(f"{what} not found: {source_folder}")
-    save.mkdir(parents=True, exist_ok=True)
-    for split in SPLITS:
-        source = source_folder / f"{split}.json"
-        if not source.is_file():
-            raise RecipeError(f"{what} lacks {split}.json: {source}")
-        shutil.copyfile(source, save / f"{split}.json")
-
-
-def copy_sample_manifests(save_folder: str | Path) -> None:
-    """Copy the bundled sample's manifests into ``save_folder``."""
-    copy_manifests(SAMPLE_FOLDER, save_folder, "bundled sample folder")
-
-
-def prepare_data(hparams: dict, sample_mode: bool) -> None:
-    """Write (or copy) the manifests, then validate them (phones, every audio file decoded)."""
-    if sample_mode:
-        copy_sample_manifests(hparams["save_folder"])
-    elif hparams.get("manifest_folder"):
-        copy_manifests(hparams["manifest_folder"], hparams["save_folder"], "manifest folder")
-    else:
-        prepare_timit(
-            data_folder=hparams["data_folder"],
-            save_folder=hparams["save_folder"],
-            skip_prep=hparams["skip_prep"],
-        )
-    problems = []  # every manifest is checked, so that one error names all bad data
-    for key in ("train_annotation", "valid_annotation", "test_annotation"):
-        try:
-            count = validate_manifest(
-                hparams[key], hparams["data_folder"], check_audio=hparams["check_audio"],
-                audio_cache=Path(hparams["save_folder"]) / AUDIO_CHECK_FILE,
-            )
-        except RecipeError as err:
-            problems.append(str(err))
-            continue
-        logger.info("%s: %d utterances", hparams[key], count)
-    if problems:
-        raise RecipeError("\n".join(problems))
-
-
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line, prepare data, train, and test with the best dev-PER checkpoint."""
     hparams_file, run_opts, overrides = sb.parse_arguments(
@@ -303,10 +227,7 @@ def main(argv: list[str] | None = None) -> None:
     hparams, sample_mode = load_recipe_hparams(hparams_file, overrides, use_sample=uses_sample)
     # what the run applies (sample block included), so that hyperparams.yaml records it
     effective, _ = recipe_overrides(hparams_file, overrides, use_sample=uses_sample)
-    if sample_mode:
-        hparams["data_folder"] = str(SAMPLE_FOLDER)
-    elif hparams.get("manifest_folder") and hparams.get("data_folder") is None:
-        hparams["data_folder"] = str(hparams["manifest_folder"])  # {data_root} of the manifests
+    hparams["data_folder"] = data_root(hparams, sample_mode, SAMPLE_FOLDER)
     if "data_folder" not in override_keys(effective) and hparams["data_folder"] is not None:
         effective += f"\ndata_folder: {json.dumps(str(hparams['data_folder']))}"
     if hparams.get("num_threads"):

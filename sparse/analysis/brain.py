@@ -22,72 +22,23 @@ import SpeechBrain.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import speechbrain as sb
 import torch
 
+from ..data.noise import gaussian_noise_like, spectrum_matched_noise
+from ..encoders.frontend import encode_with_spikes
 from .pipeline import PhoneFn, analyse, analysis_folder, settings
 from .recording import NOISE_CONTROLS, Recording, populations_of, record_utterance
 
-__all__ = ["AnalysisBrain", "gaussian_noise_like", "spectrum_matched_noise", "record",
-           "require_checkpoint", "check_before_writing", "no_empty_folders_left",
+__all__ = ["AnalysisBrain", "record", "require_checkpoint", "check_before_writing",
            "run_analysis"]
 
 logger = logging.getLogger(__name__)
-
-
-def gaussian_noise_like(
-    wavs: torch.Tensor, lens: torch.Tensor, gen: torch.Generator
-) -> torch.Tensor:
-    """White Gaussian noise with each utterance's RMS over its true length (zeros after it)."""
-    steps = wavs.shape[1]
-    valid = torch.arange(steps, device=wavs.device)[None] < (lens * steps).round()[:, None]
-    rms = ((wavs * valid) ** 2).sum(1).div(valid.sum(1).clamp(min=1)).sqrt()
-    noise = torch.randn(wavs.shape, generator=gen, device="cpu").to(wavs.device)
-    return noise * rms[:, None] * valid
-
-
-def spectrum_matched_noise(
-    wavs: torch.Tensor, lens: torch.Tensor, gen: torch.Generator
-) -> torch.Tensor:
-    """Each utterance with random Fourier phases: same length, magnitude spectrum and RMS.
-
-    Over each utterance's true length the real FFT keeps its magnitudes and gets phases
-    uniform in [0, 2π) (DC and, for even lengths, Nyquist keep theirs, so the output is
-    real); the inverse FFT is stationary Gaussian-like noise with exactly the utterance's
-    power spectrum (Parseval: the same RMS) and none of its temporal envelope. Zeros after
-    the true length.
-
-    Parameters
-    ----------
-    wavs : torch.Tensor, shape (batch, samples)
-    lens : torch.Tensor, shape (batch,)
-        Relative lengths in (0, 1].
-    gen : torch.Generator
-        CPU generator for the phases.
-
-    Returns
-    -------
-    torch.Tensor, shape (batch, samples)
-    """
-    out = torch.zeros_like(wavs)
-    for b in range(wavs.shape[0]):
-        n = int(round(float(lens[b]) * wavs.shape[1]))
-        if n < 2:
-            continue
-        spec = torch.fft.rfft(wavs[b, :n].double().cpu())
-        phase = 2 * torch.pi * torch.rand(spec.shape, generator=gen, dtype=torch.float64)
-        phase[0] = 0.0
-        if n % 2 == 0:
-            phase[-1] = 0.0
-        noise = torch.fft.irfft(spec * torch.exp(1j * phase), n=n)
-        out[b, :n] = noise.to(dtype=wavs.dtype, device=wavs.device)
-    return out
 
 
 class AnalysisBrain(sb.Brain):
@@ -136,7 +87,7 @@ class AnalysisBrain(sb.Brain):
             )
         out = {}
         for cond, f, w in (("speech", feats, wavs), ("noise", noise_feats, noise_wavs)):
-            encoded, spikes = self.modules.model(f)
+            encoded, spikes = encode_with_spikes(self.modules.model, f)
             out[cond] = (f, w, encoded, spikes)
         return out, lens
 
@@ -212,24 +163,6 @@ def check_before_writing(train_hp: Mapping[str, Any], analysis_cfg: Mapping[str,
     cfg = settings(analysis_cfg)
     return require_checkpoint(train_hp["checkpointer"], analysis_cfg["train_command"],
                               cfg["min_key"])
-
-
-@contextlib.contextmanager
-def no_empty_folders_left(*folders: str | Path) -> Iterator[None]:
-    """On an exception, remove each of ``folders`` (in the order given) that is empty.
-
-    Loading a training YAML creates its ``save/`` folder (SpeechBrain's ``Checkpointer``) and
-    the output folder above it; an analysis that then fails must not leave them behind
-    empty. Folders holding anything are kept; an empty one goes whoever made it (which
-    cannot be told afterwards, and an empty folder holds nothing to lose).
-    """
-    try:
-        yield
-    except BaseException:
-        for folder in folders:
-            with contextlib.suppress(OSError):  # not empty, or not there
-                Path(folder).rmdir()
-        raise
 
 
 def record(train_hp: dict, cfg: Mapping[str, Any], dataset, run_opts: dict,

@@ -154,7 +154,7 @@ def workloads(batch: int, steps: int, device: torch.device) -> dict[str, Callabl
 
         def step() -> None:
             model.zero_grad(set_to_none=True)
-            out, spikes = model(feats)
+            out, spikes = model(feats, return_spikes=True)
             (out.sum() + sum(s.sum() for s in spikes) * 1e-3).backward()
 
         return step

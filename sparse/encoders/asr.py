@@ -18,7 +18,9 @@ class ASREncoder(SpikingFrontEnd):
     """Spiking speech encoder for CTC (Bittar & Garner, 2024).
 
     ``feats (B, T, num_mel_bins)`` with one frame every ``dt`` ms
-    ``-> (out (B, T_ctc, phoneme_features), all_spikes)``.
+    ``-> out (B, T_ctc, phoneme_features)``, or ``(out, all_spikes)`` with ``return_spikes``
+    (a constructor default, overridable per call): by default the encoder drops into a
+    SpeechBrain YAML in place of another encoder (``y = model(x)``); recipes ask for spikes.
 
     1. Auditory nerve: ``Conv2d`` over (time, mel) with ``auditory_channels``
        channels, LayerNorm, activation, ``Dropout2d``, then ``C * F'`` LIF fibres
@@ -36,18 +38,19 @@ class ASREncoder(SpikingFrontEnd):
     for one output frame is an error.
     ``all_spikes`` is ``[nerve (B, T', C*F'), cortex1 (B, T', O_1), ...]``.
     The vocabulary projection is left to the recipe. Keyword arguments are those of
-    :class:`~sparse.encoders.frontend.SpikingFrontEnd` and the three ``phoneme_*`` ones;
-    any other raises ``TypeError`` naming it (upstream ignored them, so that a YAML typo
-    silently kept the default).
+    :class:`~sparse.encoders.frontend.SpikingFrontEnd`, the three ``phoneme_*`` ones and
+    ``return_spikes``; any other raises ``TypeError`` naming it (upstream ignored them, so that
+    a YAML typo silently kept the default).
 
     Examples
     --------
     >>> model = ASREncoder(num_mel_bins=40, auditory_channels=[4], cortex_layer_sizes=[32, 32],
     ...                    cortex_feedforward_portions=[1, 1], cortex_sfa_portions=[.5, .5],
     ...                    cortex_rnn_portions=[.5, .5], phoneme_features=24, dt=2.0)
-    >>> out, spikes = model(torch.rand(2, 100, 40))
-    >>> out.shape, model.output_length(100)
+    >>> feats = torch.rand(2, 100, 40)
+    >>> model(feats).shape, model.output_length(100)
     (torch.Size([2, 5, 24]), 5)
+    >>> out, spikes = model(feats, return_spikes=True)
     >>> [tuple(s.shape) for s in spikes]
     [(2, 108, 136), (2, 108, 32), (2, 108, 32)]
     """
@@ -58,16 +61,18 @@ class ASREncoder(SpikingFrontEnd):
         phoneme_num_layers: int = 2,
         phoneme_features: int = 512,
         phoneme_ctc_rate_hz: float = 25.0,
+        return_spikes: bool = False,
         **kwargs,
     ) -> None:
         unknown = sorted(set(kwargs) - _FRONT_END_ARGS)
         if unknown:
             known = sorted(_FRONT_END_ARGS | {"phoneme_num_layers", "phoneme_features",
-                                              "phoneme_ctc_rate_hz"})
+                                              "phoneme_ctc_rate_hz", "return_spikes"})
             close = difflib.get_close_matches(unknown[0], known, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise TypeError(f"ASREncoder got unknown keyword argument(s) {unknown}{hint}")
         super().__init__(*args, **kwargs)
+        self.return_spikes = bool(return_spikes)
         check_positive("phoneme_ctc_rate_hz", phoneme_ctc_rate_hz)
         self.pool_size = int(1000.0 / self.dt / phoneme_ctc_rate_hz)
         if self.pool_size < 1:
@@ -91,8 +96,13 @@ class ASREncoder(SpikingFrontEnd):
         """CTC frames ``floor(T' / k)`` for ``steps`` feature frames."""
         return self.spike_length(steps) // self.pool_size
 
-    def forward(self, feats: Tensor) -> tuple[Tensor, list[Tensor]]:
-        """``(phoneme features (B, T_ctc, phoneme_features), all_spikes)``.
+    def forward(
+        self, feats: Tensor, return_spikes: bool | None = None
+    ) -> Tensor | tuple[Tensor, list[Tensor]]:
+        """Phoneme features ``(B, T_ctc, phoneme_features)``, with ``all_spikes`` if asked.
+
+        ``return_spikes`` (default: the constructor's) adds every population's spikes,
+        ``(out, [nerve (B, T', C*F'), cortex_i (B, T', O_i) ...])``.
 
         Raises
         ------
@@ -110,7 +120,10 @@ class ASREncoder(SpikingFrontEnd):
                 f"{1000.0 / self.dt / self.pool_size:g} Hz), which needs at least {short} frames"
             )
         pooled = self.pool(last.transpose(1, 2)).transpose(1, 2)
-        return self.phoneme(pooled), spikes
+        out = self.phoneme(pooled)
+        if self.return_spikes if return_spikes is None else return_spikes:
+            return out, spikes
+        return out
 
 
 #: Keyword arguments understood by the front end.

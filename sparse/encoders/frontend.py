@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 
 import torch
@@ -12,7 +13,8 @@ from ..neurons.defaults import BACKEND, ENCODER, SURROGATE
 from ..neurons.modules import AdLIFNeurons
 from .multilayer import MultilayeredSpiking
 
-__all__ = ["AuditoryNerve", "FeatureMapLayerNorm", "SpikingFrontEnd", "TIME_PADDINGS"]
+__all__ = ["AuditoryNerve", "FeatureMapLayerNorm", "SpikingFrontEnd", "TIME_PADDINGS",
+           "encode_with_spikes"]
 
 #: ``"upstream"`` pads ``k_t`` frames on each side of every conv (``T + k_t + 1`` frames out,
 #: spikes shifted by about ``k_t / 2`` frames); ``"same"`` pads ``(k_t - 1) // 2`` left and
@@ -258,3 +260,33 @@ class SpikingFrontEnd(nn.Module):
         """Keep neuron parameters in their ranges and masks applied (after an optimiser step)."""
         self.nerve.neurons.project_parameters_()
         self.cortex.project_parameters_()
+
+
+def encode_with_spikes(model: nn.Module, feats: Tensor) -> tuple[Tensor, list[Tensor]]:
+    """``(out, all_spikes)`` of a SPARSE encoder, whatever its ``return_spikes`` default.
+
+    :class:`~sparse.ASREncoder` returns only ``out`` unless asked; :class:`~sparse.KWSEncoder`
+    still returns both always (its ``return_spikes`` comes with the next stage of #16). The
+    shared callers (analysis, inference) use this, so that they serve both. ``model`` may be
+    wrapped (``DistributedDataParallel``, ``torch.compile``): keyword arguments pass through.
+
+    Parameters
+    ----------
+    model : nn.Module
+        An encoder ``(B, T, num_mel_bins) -> out`` with spike trains.
+    feats : Tensor
+        ``(B, T, num_mel_bins)`` features.
+
+    Returns
+    -------
+    out : Tensor
+        The encoder's output.
+    all_spikes : list of Tensor
+        Every population's spikes ``(B, T', N_i)``, in :attr:`SpikingFrontEnd.population_names`
+        order.
+    """
+    inner = getattr(model, "module", model)
+    inner = getattr(inner, "_orig_mod", inner)  # torch.compile's wrapper
+    if "return_spikes" in inspect.signature(inner.forward).parameters:
+        return model(feats, return_spikes=True)
+    return model(feats)

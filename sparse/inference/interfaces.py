@@ -28,6 +28,7 @@ from speechbrain.inference.interfaces import Pretrained
 from torch import Tensor
 
 from ..efficiency import Efficiency, EnergyModel, Network, count_operations, network_of
+from ..encoders.frontend import encode_with_spikes
 from .audio import AudioError, load_waveform
 from .folder import (
     HPARAMS_FILE,
@@ -198,7 +199,7 @@ class SpikingModel(Pretrained):
 
     def run_encoder(self, feats: Tensor, lengths: Tensor) -> tuple[Tensor, list[Tensor]]:
         """The one place that calls the encoder: ``(output, spikes of every population)``."""
-        return self.mods.model(feats)
+        return encode_with_spikes(self.mods.model, feats)
 
     @property
     def population_names(self) -> list[str]:
@@ -455,14 +456,10 @@ class SpArchClassifier(_Classifier):
     @property
     def population_names(self) -> list[str]:
         """``layer1``, ``layer2``, ... (spiking hidden layers; none for an ANN)."""
-        from ..models.sparch import SpArchLayer
-
-        layers = getattr(self.mods.model, "snn", [])
-        return [f"layer{i + 1}" for i, layer in enumerate(layers) if isinstance(layer, SpArchLayer)]
+        return list(getattr(self.mods.model, "population_names", []))
 
     def _population_sizes(self) -> list[int]:
-        return [layer.output_size for layer in getattr(self.mods.model, "snn", [])
-                if hasattr(layer, "output_size")]
+        return list(getattr(self.mods.model, "population_sizes", []))
 
 
 _INTERFACES: dict[str, type[SpikingModel]] = {

@@ -38,7 +38,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_portion
+from .._checks import check_portion, check_positive
 from ..neurons import engine
 from ..neurons.defaults import BACKEND, SPARCH, SURROGATE
 from ..neurons.modules import ReadoutLayer, apply_norm, make_norm
@@ -241,6 +241,10 @@ class SNN(nn.Module):
     backend : str
         Engine back-end of every layer (``"auto"``: the fastest available on the input's
         device; ``"reference"``: the plain time loop).
+    dt : float
+        Step size in ms, used only to report firing rates in Hz (the dynamics count steps):
+        10 ms for SpArch's audio features, ``1000 * max_time / nb_steps`` for binned spike
+        trains (14 ms on SHD/SSC).
 
     Returns (from ``forward``)
     --------------------------
@@ -248,8 +252,9 @@ class SNN(nn.Module):
         ``(B, C)`` class probabilities (time-averaged softmax; rows sum to 1) with a readout,
         else the last layer's spikes ``(B, T, layer_sizes[-1])`` after dropout.
     firing_rates : Tensor
-        ``(N,)`` spikes per step of every spiking neuron (layers concatenated), averaged over
-        batch and valid steps, computed *before* dropout.
+        ``(N,)`` rate in Hz of every spiking neuron (layers concatenated, in
+        :attr:`population_names` order), averaged over batch and valid steps, computed *before*
+        dropout: spikes per step times ``1000 / dt``.
 
     Examples
     --------
@@ -257,6 +262,8 @@ class SNN(nn.Module):
     >>> y, rates = model(torch.rand(4, 100, 20))
     >>> y.shape, rates.shape, torch.allclose(y.sum(-1), torch.ones(4))
     (torch.Size([4, 10]), torch.Size([32]), True)
+    >>> model.population_names, model.population_sizes
+    (['layer1', 'layer2'], [16, 16])
     """
 
     def __init__(
@@ -271,8 +278,10 @@ class SNN(nn.Module):
         bidirectional: bool = False,
         use_readout_layer: bool = True,
         backend: str = BACKEND,
+        dt: float = SPARCH.dt,
     ) -> None:
         super().__init__()
+        self.dt = check_positive("dt", dt)
         if neuron_type not in NEURON_TYPES:
             raise ValueError(
                 f"invalid neuron_type {neuron_type!r}; choose one of {list(NEURON_TYPES)}")
@@ -295,6 +304,16 @@ class SNN(nn.Module):
                                        use_bias=use_bias, reduction="mean", backend=backend))
         self.snn = nn.ModuleList(layers)
 
+    @property
+    def population_names(self) -> list[str]:
+        """``layer1``, ``layer2``, ...: the spiking layers, in the order of the firing rates."""
+        return [f"layer{i + 1}" for i in range(len(self.population_sizes))]
+
+    @property
+    def population_sizes(self) -> list[int]:
+        """Neurons of each spiking layer (``2H`` when bidirectional)."""
+        return [layer.output_size for layer in self.snn if isinstance(layer, SpArchLayer)]
+
     @torch.no_grad()
     def project_parameters_(self) -> None:
         """Clamp every layer's neuron parameters into range (call after ``optimizer.step()``)."""
@@ -307,14 +326,14 @@ class SNN(nn.Module):
         n_valid = None
         if lengths is not None:
             n_valid = valid_steps(lengths, x.shape[0], x.shape[1], x.device)
-        rates = []
+        rates = []  # spikes per step
         for layer in self.snn:
             if isinstance(layer, ReadoutLayer):
                 probs = torch.softmax(layer.potentials(x), dim=-1)
-                return masked_time_mean(probs, n_valid), torch.cat(rates)
+                return masked_time_mean(probs, n_valid), torch.cat(rates) * (1000.0 / self.dt)
             s = layer.spikes(x, n_valid)
             rates.append(masked_time_mean(s, n_valid).mean(dim=0) if n_valid is not None
                          else s.mean(dim=(0, 1)))
             x = layer.drop(s)
-        return x, torch.cat(rates)
+        return x, torch.cat(rates) * (1000.0 / self.dt)
 

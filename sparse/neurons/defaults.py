@@ -72,20 +72,23 @@ ENCODER = AdLIFDefaults(tauu_lim=(3.0, 25.0), tauw_lim=(30.0, 350.0), a_lim=(-0.
 
 @dataclass(frozen=True)
 class SpArchDefaults:
-    """Ranges (initialisation and clamp) of the SpArch neuron parameters and its threshold."""
+    """Ranges (initialisation and clamp) of the SpArch neuron parameters, its threshold, and
+    the step ``dt`` (ms) that turns spikes per step into Hz (SpArch's dynamics count steps)."""
 
     alpha_lim: tuple[float, float]
     beta_lim: tuple[float, float]
     a_lim: tuple[float, float]
     b_lim: tuple[float, float]
     threshold: float
+    dt: float
 
 
 #: SpArch (SPEC §5.1): decays ``alpha`` in ``[e^{-1/5}, e^{-1/25}]`` (5..25 steps), ``beta`` in
-#: ``[e^{-1/30}, e^{-1/120}]``, ``a`` in ``[-1, 1]``, ``b`` in ``[0, 2]``.
+#: ``[e^{-1/30}, e^{-1/120}]``, ``a`` in ``[-1, 1]``, ``b`` in ``[0, 2]``; ``dt`` 10 ms, the
+#: frame shift of its audio features (spike-train tasks: ``max_time / nb_steps``, 14 ms on SHD).
 SPARCH = SpArchDefaults(alpha_lim=(math.exp(-1 / 5), math.exp(-1 / 25)),
                         beta_lim=(math.exp(-1 / 30), math.exp(-1 / 120)),
-                        a_lim=(-1.0, 1.0), b_lim=(0.0, 2.0), threshold=1.0)
+                        a_lim=(-1.0, 1.0), b_lim=(0.0, 2.0), threshold=1.0, dt=10.0)
 
 #: Decay range of the non-spiking readouts, SPARSE (SPEC §1.6) and SpArch (§5.2) alike.
 READOUT_ALPHA_LIM = SPARCH.alpha_lim

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 import sparse
-from sparse.analysis.brain import gaussian_noise_like, spectrum_matched_noise
 from sparse.analysis.pipeline import settings
 from sparse.analysis.recording import populations_of
 from sparse.bench.pac import main as bench_main
+from sparse.data.noise import gaussian_noise_like, spectrum_matched_noise
 
 
 def tiny_encoder(**kwargs) -> torch.nn.Module:

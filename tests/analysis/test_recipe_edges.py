@@ -4,8 +4,7 @@ import logging
 
 import pytest
 
-from sparse._speechbrain_logs import drop_speechbrain_noise
-from sparse.analysis.brain import no_empty_folders_left
+from sparse.recipe import drop_speechbrain_noise, no_empty_folders_left
 
 NOISE = "torchvision is not available - cannot save figures"
 

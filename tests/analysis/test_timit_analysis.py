@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -81,6 +82,7 @@ def test_bad_overrides_name_the_right_file_and_leave_no_folder(tmp_path, overrid
     assert len(proc.stderr.strip().splitlines()) == 1 and not out.exists()
 
 
+@pytest.mark.slow
 def test_analysis_after_tiny_training_writes_every_figure_and_report(tmp_path, data_args):
     out = tmp_path / "run"
     train = run("run_training.py", "timit_train.yaml", *data_args, f"--output_folder={out}",
@@ -138,3 +140,30 @@ def test_analysis_after_tiny_training_writes_every_figure_and_report(tmp_path, d
     assert "Levels. per-utterance:" in joined and "group: the mean over utterances" in joined
     log = (folder / "log.txt").read_text()
     assert "PAC tests: 3 utterances x 2 inputs" in log and "ANSWER: NO" in log
+
+
+def _analysis_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "timit_run_analysis", REPO / "recipes" / "TIMIT" / "run_analysis.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_analysis_follows_the_training_runs_sample_rule(tmp_path, monkeypatch):
+    """After training on --manifest_folder, the analysis is no sample run either."""
+    import yaml
+
+    monkeypatch.chdir(tmp_path)  # the training YAML's relative output folders land here
+    load_both = _analysis_script().load_both
+    plain = yaml.safe_load(re.sub(r"!\S+", "", (REPO / "hparams" / "timit_train.yaml").read_text()))
+    analysis = str(REPO / "hparams" / "timit_analysis.yaml")
+    _, train_hp, sample_mode, _ = load_both([analysis, "--manifest_folder=my_manifests"])
+    assert not sample_mode and train_hp["data_folder"] == "my_manifests"
+    assert train_hp["hop_length"] == plain["hop_length"]  # not the sample block's value
+    assert not train_hp["output_folder"].endswith("_sample/1986")
+    _, train_hp, sample_mode, _ = load_both([analysis])
+    assert sample_mode and train_hp["data_folder"] == str(SAMPLE)
+    assert train_hp["hop_length"] == plain["sample"]["hop_length"]

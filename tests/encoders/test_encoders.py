@@ -30,7 +30,7 @@ def test_asr_encoder_shapes(dt, steps, padding):
             model(torch.rand(2, steps, 20))
         model(torch.rand(2, need, 20))  # the length it names is enough
         return
-    out, spikes = model(torch.rand(2, steps, 20))
+    out, spikes = model(torch.rand(2, steps, 20), return_spikes=True)
     assert out.shape == (2, t_spk // model.pool_size, 9) == (2, model.output_length(steps), 9)
     assert [tuple(s.shape) for s in spikes] == [(2, t_spk, 32), (2, t_spk, 12), (2, t_spk, 10)]
     assert all(torch.all((s == 0) | (s == 1)) for s in spikes)
@@ -39,7 +39,7 @@ def test_asr_encoder_shapes(dt, steps, padding):
 def test_two_conv_stages_and_frequency_stride():
     model = ASREncoder(**dict(SMALL, auditory_channels=[2, 3]), auditory_frequency_stride=[2, 1],
                        dt=2.0)
-    _, spikes = model(torch.rand(1, 30, 20))
+    _, spikes = model(torch.rand(1, 30, 20), return_spikes=True)
     # F1 = (20 - 5)//2 + 1 = 8, F2 = 8 - 5 + 1 = 4 -> 3 * 4 fibres; +8 frames per conv
     assert spikes[0].shape == (1, 46, 12)
     with pytest.raises(ValueError, match="1 or 2 entries"):
@@ -171,7 +171,7 @@ def test_seeded_construction_and_training_forward_are_deterministic():
         torch.manual_seed(1234)
         model = ASREncoder(**SMALL, dt=2.0)
         feats = torch.rand(2, 40, 20)
-        outs.append(model(feats)[0])  # train mode: dropout draws from the same seed
+        outs.append(model(feats))  # train mode: dropout draws from the same seed
     assert torch.equal(*outs)
 
 
@@ -204,7 +204,7 @@ kws: !new:sparse.KWSEncoder
 def test_yaml_instantiation():
     hp = load_hyperpyyaml(YAML)
     assert isinstance(hp["model"], ASREncoder) and isinstance(hp["kws"], KWSEncoder)
-    assert hp["model"](torch.rand(1, 50, 20))[0].shape == (1, 2, 6)
+    assert hp["model"](torch.rand(1, 50, 20)).shape == (1, 2, 6)  # a drop-in encoder
 
 
 def test_inside_speechbrain_brain(tmp_path):
@@ -212,8 +212,7 @@ def test_inside_speechbrain_brain(tmp_path):
 
     class Toy(sb.Brain):
         def compute_forward(self, batch, stage):
-            out, _ = self.modules.model(batch.to(self.device))
-            return out
+            return self.modules.model(batch.to(self.device))
 
         def compute_objectives(self, predictions, batch, stage):
             return predictions.pow(2).mean()
@@ -232,3 +231,41 @@ def test_inside_speechbrain_brain(tmp_path):
     assert not torch.equal(before, model.cortex.layers[0].W.weight)
     tau = model.cortex.layers[0].neurons.tau_u
     assert tau.min() >= 3 and tau.max() <= 25  # tau_u[0] would stay near 100 without it
+
+
+def test_the_asr_encoder_returns_its_output_unless_spikes_are_asked():
+    torch.manual_seed(0)
+    model = ASREncoder(**SMALL, phoneme_features=4, dt=2.0).eval()
+    feats = torch.rand(2, 40, 20)
+    out = model(feats)
+    assert isinstance(out, torch.Tensor) and out.shape == (2, 2, 4)
+    again, spikes = model(feats, return_spikes=True)
+    assert torch.equal(again, out) and [s.shape[-1] for s in spikes] == [32, 12, 10]
+    model.return_spikes = True  # the constructor's default, overridable per call
+    assert isinstance(model(feats), tuple) and torch.equal(model(feats, return_spikes=False), out)
+    with pytest.raises(TypeError, match=r"\['return_spike'\]; did you mean 'return_spikes'"):
+        ASREncoder(**SMALL, return_spike=True)
+
+
+def test_encode_with_spikes_serves_both_encoders_wrapped_or_not():
+    from sparse.encoders import encode_with_spikes
+
+    feats = torch.rand(2, 40, 20)
+    for model in (ASREncoder(**SMALL, dt=2.0).eval(),
+                  KWSEncoder(**SMALL, readout_features=3, dt=2.0).eval()):
+        out, spikes = encode_with_spikes(model, feats)
+        assert torch.equal(out, model(feats, return_spikes=True)[0] if isinstance(
+            model, ASREncoder) else model(feats)[0])
+        assert len(spikes) == 3
+        wrapped = torch.nn.DataParallel(model)  # keyword arguments pass through wrappers
+        assert torch.equal(encode_with_spikes(wrapped, feats)[0], out)
+
+
+def test_the_upstream_import_path_keeps_upstreams_tuple():
+    from sparse.encoder_asr import ASREncoder as UpstreamASREncoder
+
+    model = UpstreamASREncoder(**SMALL, phoneme_features=4, dt=2.0).eval()
+    out, spikes = model(torch.rand(1, 40, 20))
+    assert isinstance(model, ASREncoder) and out.shape == (1, 2, 4) and len(spikes) == 3
+    plain = ASREncoder(**SMALL, phoneme_features=4, dt=2.0)
+    assert plain.load_state_dict(model.state_dict()).missing_keys == []

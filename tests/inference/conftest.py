@@ -2,6 +2,7 @@
 
 Each run is the recipe's own code path (training, test, export of ``<output_folder>/model``)
 with a tiny network at 10 ms steps and one epoch on a slice of the bundled data: seconds.
+Every test that uses one of these runs is marked ``slow`` (``pytest -m "not slow"`` skips it).
 """
 
 from __future__ import annotations
@@ -17,6 +18,16 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 TIMIT_SAMPLE = REPO / "recipes" / "TIMIT" / "sample"
 FSDD = REPO / "recipes" / "SpeechCommands" / "sample_fsdd"
+#: Fixtures that train a model by running a recipe.
+RECIPE_RUNS = {"asr_run", "kws_run", "sparch_run"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark ``slow`` every test that needs a recipe run."""
+    for item in items:
+        if RECIPE_RUNS & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 TINY_ASR = [
     "--auditory_channels=[2]", "--cortex_layer_sizes=[16,16,16]", "--phoneme_features=16",
@@ -81,22 +92,22 @@ def digit_file() -> Path:
 
 @pytest.fixture(scope="session")
 def sparch_run(tmp_path_factory):
-    """``run(recipe, *overrides) -> output folder`` of a one-epoch tiny SpArch run (cached)."""
+    """``run(task, *overrides) -> output folder`` of a one-epoch tiny SpArch run (cached)."""
     import importlib.util
 
     runs: dict[tuple, Path] = {}
 
-    def run(recipe: str, *extra: str) -> Path:
-        if (recipe, extra) not in runs:
-            script = REPO / "recipes" / recipe / "run_training.py"
-            spec = importlib.util.spec_from_file_location(f"inference_{recipe}", script)
+    def run(task: str, *extra: str) -> Path:
+        if (task, extra) not in runs:
+            script = REPO / "recipes" / "SpArch" / "run_training.py"
+            spec = importlib.util.spec_from_file_location("inference_sparch", script)
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
-            out = tmp_path_factory.mktemp(recipe.lower()) / "run"
-            module.main([str(REPO / "hparams" / f"{recipe.lower()}_train.yaml"),
+            out = tmp_path_factory.mktemp(task.lower()) / "run"
+            module.main([str(REPO / "hparams" / f"{task.lower()}_train.yaml"),
                          f"--output_folder={out}", "--nb_epochs=1", "--nb_hiddens=8",
                          "--noprogressbar", "--device=cpu", *extra])
-            runs[(recipe, extra)] = out
-        return runs[(recipe, extra)]
+            runs[(task, extra)] = out
+        return runs[(task, extra)]
 
     return run

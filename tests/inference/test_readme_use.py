@@ -7,7 +7,7 @@ import shlex
 from pathlib import Path
 
 from sparse.cli import main
-from sparse.recipe_utils import load_recipe_hparams
+from sparse.recipe import load_recipe_hparams
 
 REPO = Path(__file__).resolve().parents[2]
 KWS_SAMPLE = "results/SpeechCommands/KWS_digits_1986/model"

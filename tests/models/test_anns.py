@@ -61,3 +61,4 @@ def test_bidirectional_uses_one_set_of_weights():
     assert out.shape == (2, 8, 8)
     assert torch.allclose(out[..., :4], uni(x))
     assert torch.allclose(out[..., 4:], uni(x.flip(1)).flip(1))
+

@@ -177,8 +177,9 @@ def test_rates_are_measured_before_dropout():
     torch.manual_seed(0)
     _, rates = model(x)
     layer = model.snn[0]
-    assert torch.allclose(rates, layer.spikes(x).mean(dim=(0, 1)))
-    assert rates.max() <= 1.0
+    assert model.dt == 10.0  # ms: rates in Hz are spikes per step times 100
+    assert torch.allclose(rates, layer.spikes(x).mean(dim=(0, 1)) * 100.0)
+    assert rates.max() <= 100.0  # one spike per step
 
 
 def test_readme_snippet_and_errors():
@@ -218,3 +219,32 @@ def test_paper_config_parameter_counts():
     assert count(SNN((1, 1, 700), [128, 128, 20], "RadLIF")) == 142_908
     assert count(SNN((1, 1, 40), [128, 128, 35], "RadLIF")) == 60_393
     assert math.isclose(ALPHA_LIM[0], math.exp(-0.2))
+
+
+def _spikes_per_step(model: SNN, x: torch.Tensor) -> torch.Tensor:
+    """Each spiking neuron's spikes per step, from the layers' own spikes (before dropout)."""
+    rates = []
+    for layer in model.snn[:-1]:
+        s = layer.spikes(x)
+        rates.append(s.mean(dim=(0, 1)))
+        x = layer.drop(s)
+    return torch.cat(rates)
+
+
+@pytest.mark.parametrize("dt", [14.0, 56.0, 10.0])
+def test_rates_in_hz_and_the_penalty_of_sparch_unchanged(dt):
+    """SpArch penalises spikes per step with bounds 0.01 and 0.5 (sums over neurons); in Hz,
+    with the bounds the YAMLs derive from dt, the value is the same on a fixed batch."""
+    from sparse.regularization import sparch_rate_penalty
+
+    torch.manual_seed(0)
+    model = SNN((4, 30, 6), [16, 12, 3], "RadLIF", normalization="none", dt=dt).eval()
+    x = torch.rand(4, 30, 6) * torch.linspace(0.0, 200.0, 6)  # some neurons silent, some busy
+    _, rates_hz = model(x)
+    per_step = _spikes_per_step(model, x)
+    assert torch.allclose(rates_hz, per_step * 1000.0 / dt)
+    assert model.population_names == ["layer1", "layer2"] and model.population_sizes == [16, 12]
+    before = torch.relu(0.01 - per_step).sum() + torch.relu(per_step - 0.5).sum()
+    assert (per_step < 0.01).any() and (per_step > 0.5).any()  # both terms count
+    after = sparch_rate_penalty(rates_hz, 0.01 * 1000 / dt, 0.5 * 1000 / dt, dt)
+    assert torch.allclose(after, before, rtol=1e-6, atol=0)

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import soundfile
 
-import sparse.recipe_utils as ru
-from sparse.recipe_utils import RecipeError, check_audio_files, recipe_overrides
+import sparse.data.audio as audio_check
+from sparse.data.audio import check_audio_files
+from sparse.recipe import RecipeError, recipe_overrides
 
 SAMPLE = Path(__file__).resolve().parents[2] / "recipes" / "TIMIT" / "sample"
 
@@ -38,7 +39,8 @@ def audio(tmp_path) -> dict[str, str]:
 
 
 def test_every_bad_file_is_named_in_one_error(audio):
-    with pytest.raises(RecipeError) as caught:
+    with pytest.raises(RecipeError, match=r"^train\.json: 3 of 6 audio files cannot be used") \
+            as caught:
         check_audio_files(audio, sample_rate=16000, where="train.json")
     lines = str(caught.value).splitlines()
     assert lines[0].startswith("train.json: 3 of 6 audio files cannot be used")
@@ -65,7 +67,7 @@ def test_a_file_with_fewer_samples_than_its_header_says_is_reported(tmp_path, mo
         frames, samplerate = 1600, 16000
 
     monkeypatch.setattr(soundfile, "info", lambda _: Info())
-    problem, record = ru.audio_file_problem(path, 16000)
+    problem, record = audio_check.audio_file_problem(path, 16000)
     assert problem == "is truncated (decoded 1000 of 1600 frames)" and record is None
 
 
@@ -73,8 +75,9 @@ def test_checked_files_are_cached_and_rechecked_when_changed(audio, tmp_path, mo
     good = {k: audio[k] for k in ("utt0", "utt1", "utt2")}
     cache = tmp_path / "save" / "audio_check.json"
     calls = []
-    real = ru.audio_file_problem
-    monkeypatch.setattr(ru, "audio_file_problem", lambda *a: calls.append(a[0]) or real(*a))
+    real = audio_check.audio_file_problem
+    monkeypatch.setattr(audio_check, "audio_file_problem",
+                        lambda *a: calls.append(a[0]) or real(*a))
     check_audio_files(good, sample_rate=16000, cache_file=cache)
     assert len(calls) == 3
     records = json.loads(cache.read_text())["files"]
@@ -101,7 +104,7 @@ def test_a_damaged_cache_is_ignored(audio, tmp_path):
     cache = tmp_path / "audio_check.json"
     cache.write_text("{not json")
     check_audio_files({"utt0": audio["utt0"]}, cache_file=cache)
-    assert json.loads(cache.read_text())["version"] == ru.AUDIO_CHECK_VERSION
+    assert json.loads(cache.read_text())["version"] == audio_check.AUDIO_CHECK_VERSION
 
 
 YAML = """

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sparse.recipe_utils import checkpoint_is_complete, run_recipe
+from sparse.recipe import checkpoint_is_complete, run_recipe
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "recipes" / "TIMIT" / "run_training.py"
@@ -91,6 +91,7 @@ def run_in_process(argv: list[str], capsys) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_end_to_end_and_same_seed_same_dev_per(sample_slice, tmp_path, capsys):
     outs = [tmp_path / "a", tmp_path / "b"]
     for out in outs:
@@ -99,7 +100,7 @@ def test_end_to_end_and_same_seed_same_dev_per(sample_slice, tmp_path, capsys):
     first = outs[0]
     assert list((first / "save").glob("CKPT+*/model.ckpt")), "no checkpoint saved"
     assert len(valid_values(first / "train_log.txt", "PER")) == 1
-    assert "rate_cortex3" in (first / "train_log.txt").read_text()
+    assert "rate_hz_cortex3" in (first / "train_log.txt").read_text()
     assert "PER" in (first / "test_per.txt").read_text()
     assert (first / "save" / "label_encoder.txt").is_file()
     for key in ("PER", "loss"):
@@ -108,6 +109,7 @@ def test_end_to_end_and_same_seed_same_dev_per(sample_slice, tmp_path, capsys):
         )
 
 
+@pytest.mark.slow
 def test_resume_sets_a_torn_checkpoint_aside(sample_slice, tmp_path, capsys, plant_torn_checkpoint):
     """A newer checkpoint whose optimizer file was cut short by a kill is not loaded."""
     out = tmp_path / "run"
@@ -191,6 +193,7 @@ def test_several_bad_files_are_all_named_before_training(sample_slice, tmp_path,
     assert not (tmp_path / "out" / "save" / "CKPT.yaml").exists()
 
 
+@pytest.mark.slow
 def test_saved_hyperparams_record_the_sample_block_and_overrides(tmp_path, capsys):
     """A sample-mode run (no data folder) saves the values it ran with, not the file's own."""
     out = tmp_path / "sample_run"
@@ -210,6 +213,7 @@ def test_saved_hyperparams_record_the_sample_block_and_overrides(tmp_path, capsy
     assert (out / "save" / "audio_check.json").is_file()
 
 
+@pytest.mark.slow
 def test_a_manifest_folder_trains_without_timit_layout(sample_slice, tmp_path, capsys):
     """--manifest_folder: manifests copied, audio under --data_folder, no sample block."""
     out = tmp_path / "manifests_run"
@@ -228,6 +232,7 @@ def test_a_manifest_folder_trains_without_timit_layout(sample_slice, tmp_path, c
     assert code == 2 and "manifest folder not found" in err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("below,annealed", [(1000.0, True), (0.0, False)])
 def test_newbob_waits_until_dev_per_is_below_anneal_below_per(sample_slice, tmp_path, capsys,
                                                               below, annealed):
@@ -277,6 +282,7 @@ def _intra_epoch_checkpoint(save: Path) -> Path | None:
     return newest
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_completes(tmp_path):
     out = tmp_path / "run"
     # one step per utterance: a long epoch (with the compiled neuron loops ten steps took only
@@ -299,12 +305,14 @@ def test_sigkill_mid_epoch_then_resume_completes(tmp_path):
     resumed = _cli(args)
     _, err = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, err[-2000:]
+    assert "torchvision" not in err  # run_recipe drops SpeechBrain's import-time warning
     second_run = (out / "log.txt").read_text().split("Beginning experiment")[-1]
     assert f"Loading a checkpoint from {left}" in second_run
     assert len(valid_values(out / "train_log.txt", "PER")) == 1
     assert (out / "test_per.txt").is_file()
 
 
+@pytest.mark.slow
 def test_torchrun_two_cpu_processes_gloo(sample_slice, tmp_path):
     out = tmp_path / "ddp"
     args = slice_args(sample_slice, out, "--number_of_epochs=1", "--device=cpu",
@@ -319,3 +327,20 @@ def test_torchrun_two_cpu_processes_gloo(sample_slice, tmp_path):
     assert done.returncode == 0, "\n".join(errors[:60]) + "\n...\n" + done.stderr[-1500:]
     assert len(valid_values(out / "train_log.txt", "PER")) == 1
     assert (out / "test_per.txt").is_file()
+
+
+def test_saved_yaml_comments_state_no_number_the_sample_block_changes():
+    """hyperparams.yaml keeps the YAML's comments next to the sample block's values."""
+    from hyperpyyaml.core import resolve_references
+
+    from sparse.recipe import recipe_overrides
+    from sparse.recipe.timit import uses_sample
+
+    text, sample_mode = recipe_overrides(HPARAMS, "", use_sample=uses_sample)
+    assert sample_mode
+    with open(HPARAMS, encoding="utf-8") as stream:  # what create_experiment_directory saves
+        saved = resolve_references(stream, text).getvalue()
+    line = next(line for line in saved.splitlines() if line.startswith("hop_length:"))
+    value, comment = line.split("#", 1)
+    assert value.split() == ["hop_length:", "10"]
+    assert re.findall(r"\d+", comment) == ["1000"]  # "1000 / hop_length", not "500 steps"
