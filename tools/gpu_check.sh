@@ -88,7 +88,7 @@ command_of() {
         speechcommands) echo "$PYTHON recipes/SpeechCommands/run_training.py \
 hparams/speech_commands_train.yaml --device=$RUN_DEVICE --output_folder=$OUT/speechcommands \
 --number_of_epochs=1 --noprogressbar" ;;
-        sparch) echo "$PYTHON recipes/SpArch/run_training.py hparams/shd_train.yaml \
+        sparch) echo "$PYTHON recipes/SHD/run_training.py hparams/shd_train.yaml \
 --device=$RUN_DEVICE --output_folder=$OUT/sparch_shd --noprogressbar" ;;
         bench) echo "$PYTHON -m sparse.bench --device $DEVICE" ;;
     esac

@@ -1,6 +1,6 @@
 """Training of the SpArch models with SpeechBrain: the ``Brain`` and the recipe driver.
 
-Shared by ``recipes/SpArch/run_training.py`` (SHD, SSC, HD: the YAML's ``task`` picks one) and
+Shared by ``recipes/{SHD,SSC,HD}/run_training.py`` (:data:`CORPUS_TASKS`) and
 ``recipes/SpeechCommands/run_sparch.py``; a recipe only says how to get the data of each task
 (:class:`SpArchTask`). The networks come from :func:`sparse.models.build_model`.
 
@@ -33,13 +33,15 @@ import speechbrain as sb
 import torch
 import torch.nn.functional as F
 
+from ..data import hd_datasets, make_hd_fixture, make_spike_fixture, spike_datasets
 from ..regularization import sparch_rate_penalty
 from .checkpoints import SkipIncompleteCheckpoints
 from .errors import RecipeError, no_empty_folders_left
 from .hparams import load_recipe_hparams
 from .metrics import MeanMeter
 
-__all__ = ["SpArchBrain", "SpArchTask", "choose_task", "run_sparch_recipe"]
+__all__ = ["CORPUS_TASKS", "SpArchBrain", "SpArchTask", "choose_task", "corpus_main",
+           "run_sparch_recipe"]
 
 logger = logging.getLogger(__name__)
 
@@ -232,3 +234,37 @@ def run_sparch_recipe(argv: Sequence[str] | None, tasks: Mapping[str, SpArchTask
                          trained_on=f"{task}{' (tiny generated fixture)' if fixture_mode else ''}")
     return brain
 
+
+
+def _spike_task(task: str) -> SpArchTask:
+    """SHD or SSC: binned spike trains of the HDF5 files in the data folder."""
+
+    def datasets(hparams: dict, data_folder: Path) -> dict:
+        return spike_datasets(
+            data_folder, task, hparams["nb_steps"], hparams["max_time"],
+            hparams["valid_protocol"], hparams["valid_fraction"], hparams["valid_speakers"],
+            hparams["seed"], hparams["binary_spikes"],
+        )
+
+    return SpArchTask(task.upper(), lambda folder: make_spike_fixture(folder, task), datasets)
+
+
+def _hd_audio_datasets(hparams: dict, data_folder: Path) -> dict:
+    """HD: train / valid / test datasets of the audio folder (features computed on the fly)."""
+    return hd_datasets(data_folder, hparams["valid_protocol"], hparams["valid_fraction"],
+                       hparams["valid_speakers"], hparams["seed"], hparams["n_mels"])
+
+
+#: The corpora of ``recipes/SHD``, ``recipes/SSC`` and ``recipes/HD`` (the YAML's ``task``).
+CORPUS_TASKS = {"shd": _spike_task("shd"), "ssc": _spike_task("ssc"),
+                "hd": SpArchTask("HD", make_hd_fixture, _hd_audio_datasets)}
+
+
+def corpus_main(task: str) -> Callable[[Sequence[str] | None], SpArchBrain]:
+    """The ``main(argv)`` of the recipe folder of one corpus of :data:`CORPUS_TASKS`.
+
+    The training code is one for every corpus; each folder's script only names its corpus,
+    and a YAML naming another ``task`` is refused with one line (:func:`choose_task`).
+    """
+    tasks = {task: CORPUS_TASKS[task]}
+    return lambda argv=None: run_sparch_recipe(argv, tasks)

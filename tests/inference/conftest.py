@@ -99,8 +99,8 @@ def sparch_run(tmp_path_factory):
 
     def run(task: str, *extra: str) -> Path:
         if (task, extra) not in runs:
-            script = REPO / "recipes" / "SpArch" / "run_training.py"
-            spec = importlib.util.spec_from_file_location("inference_sparch", script)
+            script = REPO / "recipes" / task.upper() / "run_training.py"
+            spec = importlib.util.spec_from_file_location(f"inference_{task.lower()}", script)
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
             out = tmp_path_factory.mktemp(task.lower()) / "run"

@@ -27,12 +27,12 @@ def load_main(script: Path, monkeypatch):
     return module.main
 
 
-SPARCH = "SpArch/run_training.py"
 CASES = [
-    (SPARCH, "shd_train.yaml", ["--model_type=RadLIF", "--nb_steps=20",
-                                "--use_regularizers=True"]),
-    (SPARCH, "ssc_train.yaml", ["--model_type=LIF", "--nb_steps=10", "--bidirectional=True"]),
-    (SPARCH, "hd_train.yaml", ["--model_type=adLIF"]),
+    ("SHD/run_training.py", "shd_train.yaml", ["--model_type=RadLIF", "--nb_steps=20",
+                                               "--use_regularizers=True"]),
+    ("SSC/run_training.py", "ssc_train.yaml", ["--model_type=LIF", "--nb_steps=10",
+                                               "--bidirectional=True"]),
+    ("HD/run_training.py", "hd_train.yaml", ["--model_type=adLIF"]),
     ("SpeechCommands/run_sparch.py", "speech_commands_sparch.yaml", ["--model_type=GRU"]),
 ]
 
@@ -50,12 +50,12 @@ def test_recipe_runs_on_its_fixture(script, yaml, extra, tmp_path, monkeypatch):
     assert any((out / "save").glob("CKPT+*/lr_scheduler.ckpt"))
 
 
-def test_the_yaml_task_picks_the_data_and_an_unknown_one_is_named(tmp_path, monkeypatch):
-    main = load_main(ROOT / "recipes" / SPARCH, monkeypatch)
+def test_a_corpus_script_refuses_the_yaml_of_another_corpus(tmp_path, monkeypatch):
+    main = load_main(ROOT / "recipes" / "SHD" / "run_training.py", monkeypatch)
     out = tmp_path / "out"
-    with pytest.raises(RecipeError, match=r"shd_train\.yaml: task must be one of shd, ssc, hd, "
-                                          r"got 'timit'"):
-        main([str(ROOT / "hparams" / "shd_train.yaml"), f"--output_folder={out}", "--task=timit"])
+    with pytest.raises(RecipeError, match=r"ssc_train\.yaml: task must be one of shd, "
+                                          r"got 'ssc'"):
+        main([str(ROOT / "hparams" / "ssc_train.yaml"), f"--output_folder={out}"])
     assert not out.exists()  # the save folder the YAML made is removed again
 
 
@@ -63,7 +63,7 @@ def test_the_yaml_task_picks_the_data_and_an_unknown_one_is_named(tmp_path, monk
 def test_resume_sets_a_torn_scheduler_checkpoint_aside(tmp_path, plant_torn_checkpoint,
                                                        monkeypatch):
     """The scheduler is registered last (in ``init_optimizers``); its file is checked too."""
-    main = load_main(ROOT / "recipes" / SPARCH, monkeypatch)
+    main = load_main(ROOT / "recipes" / "HD" / "run_training.py", monkeypatch)
     out = tmp_path / "out"
     small = [arg for arg in SMALL if not arg.startswith("--nb_epochs")]
     args = [str(ROOT / "hparams" / "hd_train.yaml"), f"--output_folder={out}", *small,
