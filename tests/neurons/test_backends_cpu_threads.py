@@ -48,7 +48,7 @@ feats = torch.randn(4, 24, 80)
 saved = {}
 for rep in range(2):
     model.zero_grad(set_to_none=True)
-    out, spikes = model(feats)
+    out, spikes = model(feats, return_spikes=True)
     (out.sum() + sum(s.sum() for s in spikes) * 1e-3).backward()
 saved["out"] = out.detach()
 saved.update({f"spikes{i}": s.detach() for i, s in enumerate(spikes)})
