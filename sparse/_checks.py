@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor
 
 
@@ -34,6 +35,32 @@ def check_rank3(x: Tensor, who: str) -> None:
         raise ValueError(
             f"{who} expects input of shape (batch, time, features), got {tuple(x.shape)}"
         )
+
+
+def check_input(x: Tensor, who: str) -> None:
+    """Raise unless ``x`` is a floating-point ``(batch, time, features)`` tensor without NaN.
+
+    Integer and boolean tensors (spike counts, masks) would otherwise fail deep inside a
+    matrix product with a dtype message, and NaN would silently give no spike at all.
+
+    The NaN test is one pass over ``x`` per call (not per step), so it stays cheap next to
+    the layers' work; on a CUDA tensor reading its answer waits for the device once per
+    call, as SpeechBrain's own finite-loss check does once per batch. It is skipped while
+    ``torch.compile`` traces, where a data-dependent branch would break the graph.
+
+    Raises
+    ------
+    ValueError
+        On another rank or on NaN.
+    TypeError
+        On a non-floating dtype.
+    """
+    check_rank3(x, who)
+    if not x.is_floating_point():
+        raise TypeError(f"{who} expects a floating-point tensor, got {x.dtype}; "
+                        "convert it with .float()")
+    if not torch.compiler.is_compiling() and bool(torch.isnan(x).any()):
+        raise ValueError(f"{who} got NaN in its input of shape {tuple(x.shape)}")
 
 
 def as_list(name: str, value, length: int) -> list:

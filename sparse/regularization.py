@@ -1,4 +1,4 @@
-"""Firing rates of spike trains and the firing-rate penalty of SPARSE's training objective."""
+"""Firing rates of spike trains (Hz) and the firing-rate penalties of SPARSE and SpArch."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from torch import Tensor
 
 from ._checks import check_positive, check_rank3
 
-__all__ = ["firing_rates", "firing_rate_penalty"]
+__all__ = ["firing_rates", "firing_rate_penalty", "sparch_rate_penalty"]
 
 
 def firing_rates(spikes: Tensor, lengths: Tensor | None = None, dt: float = 1.0) -> Tensor:
@@ -56,3 +56,29 @@ def firing_rate_penalty(rates: Tensor, fmin_hz: float = 0.5, fmax_hz: float = 25
     12.625
     """
     return torch.relu(fmin_hz - rates).mean() + torch.relu(rates - fmax_hz).mean()
+
+
+def sparch_rate_penalty(rates_hz: Tensor, fmin_hz: float, fmax_hz: float, dt: float) -> Tensor:
+    """SpArch's penalty ``sum_i ReLU(fmin - r_i) + sum_i ReLU(r_i - fmax)`` in spikes per step.
+
+    SpArch sums over neurons and counts rates in spikes per step; with rates and bounds in Hz
+    and a step of ``dt`` ms that is ``N * dt / 1000`` times :func:`firing_rate_penalty`
+    (equal to SpArch's value up to float rounding).
+
+    Parameters
+    ----------
+    rates_hz : Tensor
+        ``(N,)`` rates in Hz.
+    fmin_hz, fmax_hz : float
+        Bounds in Hz (SpArch's 0.01 and 0.5 spikes per step are ``10 / dt`` and ``500 / dt``).
+    dt : float
+        Step size in ms.
+
+    Examples
+    --------
+    >>> rates_hz = torch.tensor([0.0, 20.0, 100.0])  # 0, 0.2 and 1 spike per step at 10 ms
+    >>> round(sparch_rate_penalty(rates_hz, 1.0, 50.0, dt=10.0).item(), 6)  # 0.01 + (1 - 0.5)
+    0.51
+    """
+    check_positive("dt", dt)
+    return firing_rate_penalty(rates_hz, fmin_hz, fmax_hz) * (rates_hz.numel() * dt / 1000.0)

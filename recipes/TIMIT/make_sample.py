@@ -3,7 +3,7 @@
 The result, ``recipes/TIMIT/sample/``, is committed to the repository so that
 ``python recipes/TIMIT/run_training.py hparams/timit_train.yaml`` runs without any download. It is
 **not** TIMIT: it is real read English speech (speechocean762, non-native speakers) written in the
-same manifest format as :func:`timit_prepare.prepare_timit`, with phones mapped to the TIMIT
+same manifest format as :func:`sparse.data.timit.prepare_timit`, with phones mapped to the TIMIT
 39-phone set.
 
 What the script does, in order:
@@ -24,6 +24,13 @@ What the script does, in order:
 Usage (from the repository root)::
 
     python recipes/TIMIT/make_sample.py --source <path to speechocean762 subset>
+
+The same script writes a bigger manifest folder for ``run_training.py --manifest_folder`` (see
+``recipes/TIMIT/README.md``), e.g. all 1000 train-side utterances split by speaker into train
+and dev, and the 300 test-side ones::
+
+    python recipes/TIMIT/make_sample.py --source <subset> --out results/speechocean762_ctc \
+        --n-train 1000 --n-dev 1000 --n-test 300 --dev-speakers 20 --max-seconds 30
 """
 
 from __future__ import annotations

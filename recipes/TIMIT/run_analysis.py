@@ -5,11 +5,15 @@ Usage (from the repository root, after training)::
 
     python recipes/TIMIT/run_analysis.py hparams/timit_analysis.yaml
     python recipes/TIMIT/run_analysis.py hparams/timit_analysis.yaml --data_folder=/path/to/TIMIT
+    python recipes/TIMIT/run_analysis.py hparams/timit_analysis.yaml --manifest_folder=/data/mine
 
 The training YAML named in the analysis YAML defines the model and the output folder; the
-best checkpoint is loaded from it. Overrides of analysis keys apply to the analysis YAML, all
-others to the training YAML (pass the overrides used for training). Results go to
-``<output_folder>/analysis/``: one PNG per figure, ``pac_significance.txt`` and ``.csv``.
+best checkpoint is loaded from it. The bundled sample is used exactly when training used it
+(no ``--data_folder`` nor ``--manifest_folder``). Overrides of analysis keys apply to the
+analysis YAML, all others to the training YAML (pass the overrides used for training). Results
+go to
+``<output_folder>/analysis/``: one PNG per figure, the report ``pac_significance.txt``, the
+tables ``pac_contrast.csv`` and ``pac_significance.csv``, and the run's ``log.txt``.
 """
 
 from __future__ import annotations
@@ -24,36 +28,41 @@ from speechbrain.dataio.dataio import read_audio
 from speechbrain.dataio.dataset import DynamicItemDataset
 from speechbrain.utils.distributed import run_on_main
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from run_training import SAMPLE_FOLDER, make_label_encoder, prepare_data  # noqa: E402
-from timit_prepare import FOLD_61_TO_39  # noqa: E402
-
-from sparse.analysis.pipeline import run_analysis  # noqa: E402
-from sparse.recipe_utils import RecipeError, load_analysis_hparams, run_recipe  # noqa: E402
+from sparse.analysis.brain import check_before_writing, run_analysis
+from sparse.analysis.pipeline import analysis_folder
+from sparse.data.timit import phone_segments
+from sparse.recipe import (
+    RecipeError,
+    load_analysis_hparams,
+    no_empty_folders_left,
+    run_recipe,
+    split_overrides,
+)
+from sparse.recipe.timit import data_root, make_label_encoder, prepare_data, uses_sample
 
 logger = logging.getLogger(__name__)
+
+#: The bundled speechocean762 sample (``run_training.py`` trains on it by default).
+SAMPLE_FOLDER = Path(__file__).resolve().parent / "sample"
+
+#: ``split`` of the analysis YAML -> the training YAML's manifest.
+SPLITS = {"train": "train_annotation", "dev": "valid_annotation", "test": "test_annotation"}
 
 
 def load_both(argv: list[str]) -> tuple[dict, dict, bool, dict]:
     """The analysis settings, the training hyperparameters, sample mode and run options."""
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
-    cfg, train_hp, sample_mode = load_analysis_hparams(
-        hparams_file, overrides, use_sample=lambda hp: hp.get("data_folder") is None
+    cfg, train_hp, sample_mode = load_analysis_hparams(  # the sample rule of the training
+        hparams_file, overrides, use_sample=uses_sample
     )
-    if sample_mode:
-        train_hp["data_folder"] = str(SAMPLE_FOLDER)
+    train_hp["data_folder"] = data_root(train_hp, sample_mode, SAMPLE_FOLDER)
     return cfg, train_hp, sample_mode, run_opts
 
 
 def utterances(train_hp: dict, cfg: dict) -> DynamicItemDataset:
     """The ``num_utterances`` longest utterances of the chosen split, longest first."""
-    key = {"train": "train_annotation", "dev": "valid_annotation", "test": "test_annotation"}
-    if cfg["split"] not in key:
-        raise RecipeError(f"split must be train, dev or test, got {cfg['split']!r}")
     dataset = DynamicItemDataset.from_json(
-        json_path=train_hp[key[cfg["split"]]],
+        json_path=train_hp[SPLITS[cfg["split"]]],
         replacements={"data_root": str(train_hp["data_folder"])},
     )
     dataset = dataset.filtered_sorted(
@@ -70,22 +79,7 @@ def utterances(train_hp: dict, cfg: dict) -> DynamicItemDataset:
     return dataset
 
 
-def reference_phones(wav: str, sample_rate: int) -> list[tuple[float, float, str]] | None:
-    """Folded 39-phone segments (s) from the TIMIT ``.PHN`` file next to ``wav``, if any."""
-    for suffix in (".PHN", ".phn"):
-        phn = Path(wav).with_suffix(suffix)
-        if phn.is_file():
-            segments = []
-            for line in phn.read_text(encoding="latin-1").split("\n"):
-                fields = line.split()
-                if len(fields) == 3 and FOLD_61_TO_39.get(fields[2].lower()):
-                    start, end = int(fields[0]) / sample_rate, int(fields[1]) / sample_rate
-                    segments.append((start, end, FOLD_61_TO_39[fields[2].lower()]))
-            return segments
-    return None
-
-
-def make_phone_fn(train_hp: dict, dataset, encoder_offset):
+def make_phone_fn(train_hp: dict, dataset):
     """Phone strip: reference .PHN timing if present, else the model's greedy CTC phones."""
     label_encoder = make_label_encoder(train_hp)
     wav_of = {uid: dataset.data[uid]["wav"].replace("{data_root}", str(train_hp["data_folder"]))
@@ -94,7 +88,7 @@ def make_phone_fn(train_hp: dict, dataset, encoder_offset):
     model = train_hp["model"]
 
     def phones(example, dt_s: float):
-        ref = reference_phones(wav_of.get(example.id, ""), train_hp["sample_rate"])
+        ref = phone_segments(wav_of.get(example.id, ""), train_hp["sample_rate"])
         if ref is not None:
             return ref, "TIMIT phones (reference timing)"
         with torch.no_grad():
@@ -102,7 +96,7 @@ def make_phone_fn(train_hp: dict, dataset, encoder_offset):
                 next(classifier.parameters()).device))[0]
         best = logits.argmax(-1).cpu().numpy()
         frame_s = model.pool_size * dt_s
-        offset_s = encoder_offset() * dt_s
+        offset_s = model.spike_lag * dt_s
         segments, previous = [], blank
         for i, token in enumerate(best):
             if token != blank and token != previous:
@@ -117,18 +111,33 @@ def make_phone_fn(train_hp: dict, dataset, encoder_offset):
 
 def main(argv: list[str] | None = None) -> None:
     """Load both YAMLs, check the checkpoint, analyse, write the report and figures."""
-    cfg, train_hp, sample_mode, run_opts = load_both(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    cfg, train_hp, sample_mode, run_opts = load_both(argv)
+    hparams_file, _, overrides = sb.parse_arguments(argv)
+    try:  # before anything is written; loading the training YAML made save/: removed if empty
+        with no_empty_folders_left(train_hp["save_folder"], train_hp["output_folder"]):
+            check_before_writing(train_hp, cfg, SPLITS)
+    except (FileNotFoundError, ValueError) as err:
+        raise RecipeError(str(err)) from err
+    sb.create_experiment_directory(  # log.txt, hyperparams.yaml, env.log, as in training
+        experiment_directory=str(analysis_folder(train_hp)), hyperparams_to_save=hparams_file,
+        overrides=split_overrides(overrides, set(cfg))[0],
+    )
+    if sample_mode:
+        logger.info("no --data_folder nor --manifest_folder given: analysing the model trained "
+                    "on the bundled sample")
     annotation = Path(train_hp["test_annotation"])
     if not annotation.is_file():
         run_on_main(prepare_data, kwargs={"hparams": train_hp, "sample_mode": sample_mode})
     dataset = utterances(train_hp, cfg)
-    from sparse.analysis.brain import frame_offset
-
-    phones = make_phone_fn(train_hp, dataset, lambda: frame_offset(train_hp["model"]))
+    phones = make_phone_fn(train_hp, dataset)
     try:
         files = run_analysis(train_hp, cfg, dataset, run_opts, cfg["train_command"], phones)
     except (FileNotFoundError, ValueError) as err:
         raise RecipeError(str(err)) from err
+    from sparse.inference.export import write_analysis_efficiency  # spikes -> operations, energy
+
+    files.append(write_analysis_efficiency(train_hp, "asr", dataset))
     print("\n".join(str(f) for f in files))
 
 

@@ -16,8 +16,8 @@ only, with rates counted over each utterance's true length.
 
 from __future__ import annotations
 
+import json
 import logging
-import shutil
 import sys
 from pathlib import Path
 
@@ -27,29 +27,23 @@ from speechbrain.dataio.dataio import read_audio
 from speechbrain.dataio.dataset import DynamicItemDataset
 from speechbrain.utils.distributed import if_main_process, run_on_main
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from timit_prepare import (  # noqa: E402
-    SPLITS,
-    TIMIT39_PHONES,
-    prepare_timit,
-    validate_manifest,
-)
-
-from sparse.recipe_utils import (  # noqa: E402
-    FiringRateMeter,
+from sparse.recipe import (
+    MeanMeter,
     RecipeError,
     SkipIncompleteCheckpoints,
     load_recipe_hparams,
+    override_keys,
+    recipe_overrides,
     run_recipe,
     wrap_ddp_cpu,
 )
-from sparse.regularization import firing_rate_penalty, firing_rates  # noqa: E402
+from sparse.recipe.timit import data_root, make_label_encoder, prepare_data, uses_sample
+from sparse.regularization import firing_rate_penalty, firing_rates
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_FOLDER = HERE / "sample"
+#: The bundled speechocean762 sample, used when no data or manifest folder is given.
+SAMPLE_FOLDER = Path(__file__).resolve().parent / "sample"
 
 
 class SpikingCTCBrain(SkipIncompleteCheckpoints, sb.Brain):
@@ -83,7 +77,8 @@ class SpikingCTCBrain(SkipIncompleteCheckpoints, sb.Brain):
         feats = self.hparams.compute_features(wavs)  # (B', T, n_mels), one frame per dt
         epoch = self.hparams.epoch_counter.current if stage == sb.Stage.TRAIN else None
         feats = self.modules.normalize(feats, wav_lens, epoch=epoch)
-        encoded, spikes = self.modules.model(feats)  # (B', T_ctc, F), [(B', T', N_i)]
+        # (B', T_ctc, F) and every population's spikes [(B', T', N_i)]
+        encoded, spikes = self.modules.model(feats, return_spikes=True)
         logits = self.modules.classifier(encoded)
         return self.hparams.log_softmax(logits), wav_lens, spikes
 
@@ -132,8 +127,8 @@ class SpikingCTCBrain(SkipIncompleteCheckpoints, sb.Brain):
 
     def on_stage_start(self, stage, epoch=None):
         """Fresh metric accumulators for the stage."""
-        self.rate_meter = FiringRateMeter()
-        self.ctc_meter = FiringRateMeter()
+        self.rate_meter = MeanMeter()
+        self.ctc_meter = MeanMeter()
         if stage != sb.Stage.TRAIN:
             self.ctc_metrics = self.hparams.ctc_stats()
             self.per_metrics = self.hparams.per_stats()
@@ -141,14 +136,18 @@ class SpikingCTCBrain(SkipIncompleteCheckpoints, sb.Brain):
     def on_stage_end(self, stage, stage_loss, epoch=None):
         """Log loss, PER and mean firing rates; anneal, checkpoint on dev PER; write test stats."""
         stats = {"loss": stage_loss}
-        stats.update(self.rate_meter.summary(prefix="rate_"))
+        stats.update(self.rate_meter.summary(prefix="rate_hz_"))
         if stage == sb.Stage.TRAIN:
             stats.update(self.ctc_meter.summary())
             self.train_stats = stats
             return
         stats["PER"] = self.per_metrics.summarize("error_rate")
         if stage == sb.Stage.VALID:
-            old_lr, new_lr = self.hparams.lr_annealing(stats["PER"])
+            annealing = self.hparams.lr_annealing
+            if stats["PER"] < self.hparams.anneal_below_per:
+                old_lr, new_lr = annealing(stats["PER"])
+            else:  # only blanks decoded yet: no progress to measure, keep the lr
+                old_lr = new_lr = annealing.hyperparam_value
             sb.nnet.schedulers.update_learning_rate(self.optimizer, new_lr)
             self.hparams.train_logger.log_stats(
                 stats_meta={"epoch": epoch, "lr": old_lr},
@@ -170,19 +169,6 @@ class SpikingCTCBrain(SkipIncompleteCheckpoints, sb.Brain):
                     out.write("\nPER stats:\n")
                     self.per_metrics.write_stats(out)
                 logger.info("PER stats written to %s", self.hparams.test_wer_file)
-
-
-def make_label_encoder(hparams: dict) -> sb.dataio.encoder.CTCTextEncoder:
-    """CTC label encoder over the fixed 39-phone set, blank at ``blank_index`` (40 labels)."""
-    encoder = sb.dataio.encoder.CTCTextEncoder()
-    encoder.load_or_create(
-        path=hparams["label_encoder_file"],
-        from_iterables=[TIMIT39_PHONES],
-        sequence_input=False,
-        special_labels={"blank_label": hparams["blank_index"]},
-    )
-    encoder.expect_len(hparams["vocab_size"])
-    return encoder
 
 
 def dataio_prep(hparams: dict, label_encoder) -> dict[str, DynamicItemDataset]:
@@ -233,54 +219,30 @@ def dataio_prep(hparams: dict, label_encoder) -> dict[str, DynamicItemDataset]:
     return datasets
 
 
-def copy_sample_manifests(save_folder: str | Path) -> None:
-    """Copy the bundled sample's manifests into ``save_folder`` (the preparer's output place)."""
-    save = Path(save_folder)
-    save.mkdir(parents=True, exist_ok=True)
-    for split in SPLITS:
-        source = SAMPLE_FOLDER / f"{split}.json"
-        if not source.is_file():
-            raise RecipeError(f"bundled sample manifest missing: {source}")
-        shutil.copyfile(source, save / f"{split}.json")
-
-
-def prepare_data(hparams: dict, sample_mode: bool) -> None:
-    """Write (or copy) the manifests, then validate them (phones, audio files)."""
-    if sample_mode:
-        copy_sample_manifests(hparams["save_folder"])
-    else:
-        prepare_timit(
-            data_folder=hparams["data_folder"],
-            save_folder=hparams["save_folder"],
-            skip_prep=hparams["skip_prep"],
-        )
-    for key in ("train_annotation", "valid_annotation", "test_annotation"):
-        count = validate_manifest(
-            hparams[key], hparams["data_folder"], check_audio=hparams["check_audio"]
-        )
-        logger.info("%s: %d utterances", hparams[key], count)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line, prepare data, train, and test with the best dev-PER checkpoint."""
     hparams_file, run_opts, overrides = sb.parse_arguments(
         sys.argv[1:] if argv is None else argv
     )
-    hparams, sample_mode = load_recipe_hparams(
-        hparams_file, overrides, use_sample=lambda hp: hp.get("data_folder") is None
-    )
-    if sample_mode:
-        hparams["data_folder"] = str(SAMPLE_FOLDER)
+    hparams, sample_mode = load_recipe_hparams(hparams_file, overrides, use_sample=uses_sample)
+    # what the run applies (sample block included), so that hyperparams.yaml records it
+    effective, _ = recipe_overrides(hparams_file, overrides, use_sample=uses_sample)
+    hparams["data_folder"] = data_root(hparams, sample_mode, SAMPLE_FOLDER)
+    if "data_folder" not in override_keys(effective) and hparams["data_folder"] is not None:
+        effective += f"\ndata_folder: {json.dumps(str(hparams['data_folder']))}"
     if hparams.get("num_threads"):
         torch.set_num_threads(int(hparams["num_threads"]))
     sb.utils.distributed.ddp_init_group(run_opts)
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],
         hyperparams_to_save=hparams_file,
-        overrides=overrides,
+        overrides=effective,
     )
     if sample_mode:
         logger.info("no --data_folder given: training on the bundled sample %s", SAMPLE_FOLDER)
+    elif hparams.get("manifest_folder"):
+        logger.info("training on the manifests of %s (audio root %s)",
+                    hparams["manifest_folder"], hparams["data_folder"])
     run_on_main(prepare_data, kwargs={"hparams": hparams, "sample_mode": sample_mode})
     label_encoder = make_label_encoder(hparams)
     datasets = dataio_prep(hparams, label_encoder)
@@ -303,6 +265,10 @@ def main(argv: list[str] | None = None) -> None:
     brain.evaluate(
         datasets["test"], min_key="PER", test_loader_kwargs=hparams["test_dataloader_opts"]
     )
+    from sparse.inference.export import export_trained_model  # <output_folder>/model/
+
+    export_trained_model(brain, hparams_file, "asr", test_set=datasets["test"], min_key="PER",
+                         trained_on="speechocean762 sample" if sample_mode else "TIMIT")
 
 
 if __name__ == "__main__":

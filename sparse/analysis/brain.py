@@ -1,110 +1,55 @@
-"""The analysis ``Brain``: run a trained spiking encoder and record every population.
+"""The analysis ``Brain``: run a trained SPARSE encoder with SpeechBrain, record every population.
 
-Used by every recipe's ``run_analysis.py`` (TIMIT, Speech Commands). The Brain needs the
-training YAML's ``compute_features``, ``normalize`` (module) and ``model`` (an encoder with
-``population_names``, ``nerve.neurons`` and ``cortex.layers[i].neurons``); it runs each chosen
-utterance and, as a control, Gaussian noise of the same length (SPARSE's control, SPEC §4.1,
-done at the input: white noise with the utterance's RMS, or unit noise in feature space).
+Used by every recipe's ``run_analysis.py`` (TIMIT, Speech Commands) through
+:func:`run_analysis`. The Brain needs the training YAML's ``compute_features``, ``normalize``
+(module), ``hop_length`` (ms per frame) and ``model`` (an encoder with ``populations()`` and
+``spike_lag``, read by :func:`~sparse.analysis.recording.populations_of`); it runs each chosen
+utterance and, as its paired control, a noise input of the same length
+(:data:`~sparse.analysis.recording.NOISE_CONTROLS`): by default Gaussian noise with the
+utterance's magnitude spectrum (its Fourier phases randomised), so that speech and control
+differ only in their temporal structure. SPARSE's control (SPEC §4.1) was unit noise in
+feature space.
 
-What is kept per utterance is small (population signals and firing rates); full spike
-trains, features and waveform are kept only for the example utterance used by the figures.
-Spikes are aligned to feature frames: SPARSE's convolution padding delays them by ``k_t``
-frames per conv stage and adds ``k_t + 1`` (SPEC §6 item 6); those leading steps are dropped.
+What is kept per utterance is small (population signals and firing rates, see
+:func:`~sparse.analysis.recording.record_utterance`); full spike trains, features and
+waveform are kept only for the example utterance used by the figures. Spikes are aligned to
+feature frames: SPARSE's convolution padding delays them by the nerve's ``lag`` (4 steps per
+7-frame conv stage, SPEC §6 item 6); those leading steps are dropped.
+
+Everything after the recording (tests, figures, report) is :mod:`.pipeline`, which does not
+import SpeechBrain.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import speechbrain as sb
 import torch
 
-from .signals import decimate, zscore
+from ..data.noise import gaussian_noise_like, spectrum_matched_noise
+from ..encoders.frontend import encode_with_spikes
+from .pipeline import PhoneFn, analyse, analysis_folder, settings
+from .recording import NOISE_CONTROLS, Recording, populations_of, record_utterance
 
-CONDITIONS = ("speech", "noise")
+__all__ = ["AnalysisBrain", "record", "require_checkpoint", "check_before_writing",
+           "run_analysis"]
 
-
-@dataclass
-class Example:
-    """Everything the figures need about one utterance in one condition."""
-
-    id: str
-    feats: np.ndarray  # (T, n_mels)
-    spikes: dict[str, np.ndarray]  # layer name → (T, N) uint8, aligned to feature frames
-    waveform: np.ndarray | None  # (samples,) or None (feature-space noise)
-    outputs: np.ndarray  # encoder output (T_out, F) of the utterance (e.g. CTC frames)
-
-
-@dataclass
-class Recording:
-    """Population signals and rates of every analysed utterance, per condition."""
-
-    fs: float  # population-signal rate (Hz) = 1 / dt
-    populations: list[str]
-    ids: list[str] = field(default_factory=list)
-    durations_s: list[float] = field(default_factory=list)
-    signals: dict[str, list[dict[str, np.ndarray]]] = field(
-        default_factory=lambda: {c: [] for c in CONDITIONS})
-    silent: dict[str, list[dict[str, bool]]] = field(
-        default_factory=lambda: {c: [] for c in CONDITIONS})
-    rates_hz: dict[str, dict[str, list[np.ndarray]]] = field(
-        default_factory=lambda: {c: {} for c in CONDITIONS})
-    examples: dict[str, Example] = field(default_factory=dict)
-
-
-def neuron_modules(encoder: torch.nn.Module) -> list[torch.nn.Module]:
-    """The neuron module of each entry of ``encoder.population_names`` (nerve, cortex layers)."""
-    return [encoder.nerve.neurons] + [layer.neurons for layer in encoder.cortex.layers]
-
-
-def population_index(encoder: torch.nn.Module) -> dict[str, tuple[int, np.ndarray]]:
-    """Populations: each layer, and its LIF / AdLIF halves (by ``sfa_mask``) when both exist.
-
-    Returns
-    -------
-    dict
-        name → (index into the encoder's spike list, neuron indices (n,)).
-    """
-    out: dict[str, tuple[int, np.ndarray]] = {}
-    pairs = zip(encoder.population_names, neuron_modules(encoder), strict=True)
-    for i, (name, module) in enumerate(pairs):
-        adlif = module.sfa_mask.detach().cpu().numpy().astype(bool)
-        out[name] = (i, np.arange(adlif.size))
-        if adlif.any() and not adlif.all():
-            out[f"{name} LIF"] = (i, np.flatnonzero(~adlif))
-            out[f"{name} AdLIF"] = (i, np.flatnonzero(adlif))
-    return out
-
-
-def frame_offset(encoder: torch.nn.Module) -> int:
-    """Steps by which the spikes lag the feature frames (0 with 'same' time padding)."""
-    nerve = encoder.nerve
-    if getattr(nerve, "time_padding", "same") != "upstream":
-        return 0
-    return len(nerve.convs) * ((nerve.kernel_time + 1) // 2)
-
-
-def gaussian_noise_like(
-    wavs: torch.Tensor, lens: torch.Tensor, gen: torch.Generator
-) -> torch.Tensor:
-    """White Gaussian noise with each utterance's RMS over its true length (zeros after it)."""
-    steps = wavs.shape[1]
-    valid = torch.arange(steps, device=wavs.device)[None] < (lens * steps).round()[:, None]
-    rms = ((wavs * valid) ** 2).sum(1).div(valid.sum(1).clamp(min=1)).sqrt()
-    noise = torch.randn(wavs.shape, generator=gen, device="cpu").to(wavs.device)
-    return noise * rms[:, None] * valid
+logger = logging.getLogger(__name__)
 
 
 class AnalysisBrain(sb.Brain):
     """Runs a trained encoder on the chosen utterances and on noise; fills :attr:`recording`.
 
-    Attributes set by the caller before :meth:`evaluate`: ``noise_control`` ('waveform' or
-    'features'), ``example_index`` (which utterance to keep in full), ``noise_seed``.
+    Attributes set by the caller before :meth:`evaluate`: ``noise_control`` (a key of
+    :data:`NOISE_CONTROLS`), ``example_index`` (which utterance to keep in full),
+    ``noise_seed``.
     """
 
-    noise_control = "waveform"
+    noise_control = "spectrum"
     example_index = 0
     noise_seed = 0
 
@@ -115,12 +60,8 @@ class AnalysisBrain(sb.Brain):
     def on_evaluate_start(self, max_key=None, min_key=None):
         """Load the best checkpoint, then set up the recording."""
         super().on_evaluate_start(max_key=max_key, min_key=min_key)
-        encoder = self._encoder()
-        self.pop_index = population_index(encoder)
-        self.offset = frame_offset(encoder)
-        self.fs = 1000.0 / float(self.hparams.hop_length)
-        names = ["waveform", *self.pop_index, "all"]
-        self.recording = Recording(fs=self.fs, populations=names)
+        self.populations = populations_of(self._encoder(), float(self.hparams.hop_length))
+        self.recording = Recording.of(self.populations)
         self.generator = torch.Generator().manual_seed(int(self.noise_seed))
 
     def _features(self, wavs: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
@@ -135,16 +76,18 @@ class AnalysisBrain(sb.Brain):
         if self.noise_control == "features":
             noise_wavs, noise_feats = None, torch.randn(feats.shape, generator=self.generator)
             noise_feats = noise_feats.to(feats.device)
-        elif self.noise_control == "waveform":
-            noise_wavs = gaussian_noise_like(wavs, lens, self.generator)
+        elif self.noise_control in ("white", "spectrum"):
+            make = gaussian_noise_like if self.noise_control == "white" else spectrum_matched_noise
+            noise_wavs = make(wavs, lens, self.generator)
             noise_feats = self._features(noise_wavs, lens)
         else:
             raise ValueError(
-                f"noise_control must be 'waveform' or 'features', got {self.noise_control!r}"
+                f"noise_control must be one of {sorted(NOISE_CONTROLS)}, "
+                f"got {self.noise_control!r}"
             )
         out = {}
         for cond, f, w in (("speech", feats, wavs), ("noise", noise_feats, noise_wavs)):
-            encoded, spikes = self.modules.model(f)
+            encoded, spikes = encode_with_spikes(self.modules.model, f)
             out[cond] = (f, w, encoded, spikes)
         return out, lens
 
@@ -157,37 +100,17 @@ class AnalysisBrain(sb.Brain):
         return torch.zeros((), device=self.device)
 
     def _record(self, cond, uid, b, rel, feats, wavs, encoded, spikes) -> None:
-        steps = int(round(rel * feats.shape[1]))
-        layers = [s[b, self.offset : self.offset + steps].detach().cpu().numpy() for s in spikes]
-        steps = min(steps, *(x.shape[0] for x in layers))
-        layers = [x[:steps] for x in layers]
-        rec, duration = self.recording, steps / self.fs
-        signals, silent = {}, {}
-        if wavs is not None:
-            samples = int(round(rel * wavs.shape[1]))
-            wave = decimate(wavs[b, :samples].cpu().numpy(), self.hparams.sample_rate, self.fs)
-            z = zscore(np.pad(wave, (0, max(0, steps - wave.size)))[:steps])
-            signals["waveform"], silent["waveform"] = z.signal, bool(z.silent)
-        for name, (i, idx) in self.pop_index.items():
-            z = zscore(layers[i][:, idx].mean(axis=1))
-            signals[name], silent[name] = z.signal, bool(z.silent)
-            rates = layers[i][:, idx].sum(axis=0) / max(duration, 1e-12)
-            rec.rates_hz[cond].setdefault(name, []).append(rates)
-        z = zscore(np.concatenate(layers, axis=1).mean(axis=1))
-        signals["all"], silent["all"] = z.signal, bool(z.silent)
-        rec.signals[cond].append(signals)
-        rec.silent[cond].append(silent)
-        if cond == "speech":
-            rec.ids.append(uid)
-            rec.durations_s.append(duration)
-        if len(rec.signals[cond]) - 1 == self.example_index:
-            names = self._encoder().population_names
-            rec.examples[cond] = Example(
-                uid, feats[b, :steps].detach().cpu().numpy(),
-                {n: x.astype(np.uint8) for n, x in zip(names, layers, strict=True)},
-                None if wavs is None else wavs[b, : int(round(rel * wavs.shape[1]))].cpu().numpy(),
-                encoded[b].detach().cpu().numpy(),
-            )
+        """Utterance ``b`` of the batch (relative length ``rel``) into the recording."""
+        frames = int(round(rel * feats.shape[1]))
+        trains = zip(self.populations.trains, spikes, strict=True)
+        wave = None if wavs is None else wavs[b, : int(round(rel * wavs.shape[1]))].cpu().numpy()
+        record_utterance(
+            self.recording, self.populations, cond, uid,
+            {name: s[b].detach().cpu().numpy() for name, s in trains}, frames,
+            waveform=wave, sample_rate=self.hparams.sample_rate,
+            feats=feats[b, :frames].detach().cpu().numpy(),
+            outputs=encoded[b].detach().cpu().numpy(), example_index=self.example_index,
+        )
 
 
 def require_checkpoint(checkpointer, train_command: str, min_key: str | None = None) -> Path:
@@ -206,3 +129,90 @@ def require_checkpoint(checkpointer, train_command: str, min_key: str | None = N
             f"train first with: {train_command}"
         )
     return Path(ckpt.path)
+
+
+def check_before_writing(train_hp: Mapping[str, Any], analysis_cfg: Mapping[str, Any],
+                         splits: Mapping[str, str]) -> Path:
+    """Every check that needs no output: split, settings and a trained checkpoint.
+
+    Parameters
+    ----------
+    train_hp : mapping
+        Training hyperparameters (``checkpointer``).
+    analysis_cfg : mapping
+        The analysis YAML: ``split``, ``train_command`` and the keys of
+        :data:`~sparse.analysis.pipeline.DEFAULTS`.
+    splits : mapping
+        The recipe's split names (to the training YAML's manifest keys).
+
+    Returns
+    -------
+    Path
+        The checkpoint the analysis will load.
+
+    Raises
+    ------
+    ValueError
+        On an unknown split or a bad setting (e.g. ``noise_control``).
+    FileNotFoundError
+        Without a checkpoint (naming the training command).
+    """
+    if analysis_cfg["split"] not in splits:
+        raise ValueError(f"split must be one of {', '.join(splits)}, "
+                         f"got {analysis_cfg['split']!r}")
+    cfg = settings(analysis_cfg)
+    return require_checkpoint(train_hp["checkpointer"], analysis_cfg["train_command"],
+                              cfg["min_key"])
+
+
+def record(train_hp: dict, cfg: Mapping[str, Any], dataset, run_opts: dict,
+           train_command: str) -> AnalysisBrain:
+    """Load the best checkpoint, run the utterances and noise; return the Brain.
+
+    Its ``recording`` and ``populations`` are what :func:`~sparse.analysis.pipeline.analyse`
+    reads.
+    """
+    ckpt = require_checkpoint(train_hp["checkpointer"], train_command, cfg["min_key"])
+    logger.info("analysing checkpoint %s", ckpt)
+    brain = AnalysisBrain(modules=train_hp["modules"], hparams=train_hp, run_opts=run_opts,
+                          checkpointer=train_hp["checkpointer"])
+    brain.noise_control = cfg["noise_control"]
+    brain.example_index = int(cfg["example_utterance"])
+    brain.noise_seed = int(cfg["analysis_seed"])
+    brain.evaluate(dataset, min_key=cfg["min_key"],
+                   test_loader_kwargs={"batch_size": int(cfg["analysis_batch_size"])})
+    return brain
+
+
+def run_analysis(train_hp: dict, analysis_cfg: Mapping[str, Any], dataset, run_opts: dict,
+                 train_command: str, phones: PhoneFn | None = None) -> list[Path]:
+    """Record with the Brain, then test PAC, draw the figures and write the report.
+
+    Parameters
+    ----------
+    train_hp : dict
+        Loaded training hyperparameters (``modules``, ``checkpointer``, ``output_folder``,
+        ``compute_features``, ``hop_length``, ``sample_rate``).
+    analysis_cfg : mapping
+        Analysis settings (see :data:`~sparse.analysis.pipeline.DEFAULTS`).
+    dataset : speechbrain DynamicItemDataset
+        The utterances, with output keys ``id`` and ``sig``.
+    run_opts : dict
+        SpeechBrain run options.
+    train_command : str
+        Shown in the error when no checkpoint exists.
+    phones : callable, optional
+        ``phones(example, dt_s) -> (segments [(start_s, end_s, label)], title) or None``.
+
+    Returns
+    -------
+    list of Path
+        Every file written, in ``<output_folder>/analysis/``.
+    """
+    cfg = settings(analysis_cfg)
+    out = analysis_folder(train_hp)
+    out.mkdir(parents=True, exist_ok=True)
+    brain = record(train_hp, cfg, dataset, run_opts, train_command)
+    return analyse(brain.recording, brain.populations, cfg, out,
+                   f"PAC report: {train_hp['output_folder']}", model=brain._encoder(),
+                   phones=phones, progress=not run_opts.get("noprogressbar", False))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
@@ -15,10 +16,6 @@ from matplotlib.ticker import MaxNLocator
 from .pac import N_BINS
 
 LIF_COLOR, ADLIF_COLOR = "tab:blue", "tab:orange"
-BAND_COLORS = {
-    "delta": "#d9d9d9", "theta": "#fdd0a2", "alpha": "#c7e9c0", "beta": "#c6dbef",
-    "low_gamma": "#dadaeb", "high_gamma": "#fcbba1",
-}  # fmt: skip
 
 
 def pretty(name: str) -> str:
@@ -159,39 +156,29 @@ def plot_raster(ax: Axes, spikes: np.ndarray, dt_s: float, name: str,
     return ax
 
 
-def plot_rate_histogram(ax: Axes, rates_hz: np.ndarray, name: str, fs: float,
-                        bands: Mapping[str, tuple[float, float]] | None = None,
-                        legend: bool = False) -> Axes:
-    """Histogram of single-neuron firing rates (Hz) with the frequency bands shaded.
+def plot_rate_histogram(ax: Axes, rates_hz: np.ndarray, name: str, top_hz: float) -> Axes:
+    """Histogram of single-neuron firing rates (Hz) from 0 to ``top_hz`` (40 bins).
 
-    Rates cannot exceed one spike per step, ``fs``; the x range stops at the largest rate.
-    The band legend is drawn only when ``legend`` (once per figure is enough).
+    Pass the same ``top_hz`` to panels that should be compared (e.g. speech and noise).
     """
     rates = np.asarray(rates_hz, dtype=float).ravel()
-    top = max(float(rates.max(initial=0.0)), 1.0)
-    for band, (low, high) in (bands or {}).items():
-        if low < top:
-            ax.axvspan(low, min(high, top), color=BAND_COLORS.get(band, "0.9"), alpha=0.6,
-                       linewidth=0, label=f"{pretty(band)} {low:g}–{high:g} Hz")
-    bins = np.linspace(0.0, top, 41)
+    bins = np.linspace(0.0, top_hz, 41)
     plot_histogram(ax, rates, "firing rate (Hz)", "neurons", bins=bins, color="0.25", title=name)
     if rates.size:
         ax.axvline(rates.mean(), color="tab:red", linewidth=1)
         text = f"mean {rates.mean():.3g} Hz (red)\nsilent: {np.mean(rates == 0):.0%}"
         ax.text(0.98, 0.95, text, ha="right", va="top", transform=ax.transAxes,
                 fontsize="small", bbox={"facecolor": "w", "alpha": 0.7, "linewidth": 0})
-    ax.set_xlim(0.0, top)
-    if legend:
-        ax.legend(fontsize="x-small", loc="center right")
+    ax.set_xlim(0.0, top_hz)
     return ax
 
 
 def plot_band_signal(ax: Axes, t_s: np.ndarray, traces: Mapping[str, np.ndarray], band: str,
-                     limits: tuple[float, float]) -> Axes:
-    """Band-filtered population signals (z units) over time (s), one line per population."""
+                     limits: tuple[float, float], unit: str) -> Axes:
+    """Band-filtered population signals over time (s), one line per population, y in ``unit``."""
     for name, trace in traces.items():
         ax.plot(t_s, trace, linewidth=0.8, label=name)
-    ax.set_ylabel(f"{pretty(band)}\n{limits[0]:g}–{limits[1]:g} Hz\n(z-score)", fontsize="small")
+    ax.set_ylabel(f"{pretty(band)}\n{limits[0]:g}–{limits[1]:g} Hz\n({unit})", fontsize="small")
     ax.margins(x=0)
     return ax
 
@@ -227,17 +214,41 @@ def plot_null_histogram(ax: Axes, null: np.ndarray, observed: float, p_value: fl
     return ax
 
 
-def plot_significance_matrix(ax: Axes, values: np.ndarray, rows: Sequence[str],
-                             cols: Sequence[str], title: str, vmax: float = 1.0) -> Axes:
-    """Heat map (rows × cols), e.g. the share of utterances with significant PAC, annotated."""
+def plot_pair_matrix(
+    ax: Axes, values: np.ndarray, labels: Sequence[str], *, cmap: str = "viridis",
+    vmin: float = 0.0, vmax: float = 1.0, marks: np.ndarray | None = None,
+    weak: np.ndarray | None = None, xlabels: bool = True, ylabels: bool = True,
+    title: str | None = None,
+) -> Axes:
+    """Population × population matrix: rows phase population, columns amplitude population.
+
+    Cells without a test (NaN, e.g. the lower triangle) stay white. ``marks`` draws a dot
+    (e.g. q ≤ α), ``weak`` a cross (e.g. p ≤ α only), black on light cells and white on dark
+    ones. The image is ``ax.images[-1]`` (for a colour bar).
+
+    Parameters
+    ----------
+    values : np.ndarray, shape (P, P)
+    labels : sequence of str, length P
+    marks, weak : np.ndarray of bool, shape (P, P), optional
+    """
     values = np.asarray(values, dtype=float)
-    image = ax.imshow(values, cmap="viridis", vmin=0.0, vmax=vmax, aspect="auto")
-    ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right", fontsize="x-small")
-    ax.set_yticks(range(len(rows)), rows, fontsize="x-small")
-    ax.set_title(title, fontsize="medium")
-    if values.size <= 120:
-        for (i, j), v in np.ndenumerate(values):
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=5,
-                    color="w" if v < 0.6 * vmax else "k")
-    ax.figure.colorbar(image, ax=ax, fraction=0.04)
+    colours = matplotlib.colormaps[cmap].with_extremes(bad="white")
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=colours, vmin=vmin, vmax=vmax,
+                      interpolation="nearest")
+    rgb = image.to_rgba(np.ma.masked_invalid(values))[..., :3]
+    dark = rgb @ np.array([0.299, 0.587, 0.114]) < 0.5
+    for mask, marker, size in ((weak, "x", 12), (marks, "o", 14)):
+        if mask is not None and np.any(mask):
+            r, c = np.nonzero(mask)
+            ax.scatter(c, r, marker=marker, s=size, linewidths=0.9 if marker == "x" else 0,
+                       c=np.where(dark[r, c], "w", "k"))
+    ticks = range(len(labels))
+    ax.set_xticks(ticks, labels, rotation=90, fontsize=7)
+    ax.set_yticks(ticks, labels, fontsize=7)
+    ax.tick_params(length=2, pad=1, labelbottom=xlabels, labelleft=ylabels)
+    ax.set_xlim(-0.5, len(labels) - 0.5)
+    ax.set_ylim(len(labels) - 0.5, -0.5)
+    if title:
+        ax.set_title(title, fontsize="small")
     return ax

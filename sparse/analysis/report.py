@@ -1,29 +1,41 @@
-"""PAC significance over a :class:`~sparse.analysis.brain.Recording`, as CSV and text.
+"""PAC tests over a :class:`~sparse.analysis.recording.Recording`: within each condition and the
+speech-vs-noise contrast; CSV output (the text report is :mod:`.report_text`).
 
 Every (phase population, amplitude population) pair i ≤ j × phase band × amplitude band is
-tested per utterance and for the group (mean over utterances), for speech and for the
-Gaussian-noise control, with Tort MI and Canolty MVL. p-values use the +1 rule; Benjamini–
-Hochberg FDR at α is applied per condition, metric and level (utterance / group) and the
-adjusted value q is reported next to p.
+tested with Tort MI and Canolty MVL at three levels:
+
+* per utterance: each utterance's statistic against its own circular-shift surrogates;
+* group: the mean over utterances against means of surrogates (one test per pair and band
+  pair, exact under the null);
+* contrast: speech against its matched noise, paired by utterance (sign-flip permutation,
+  :mod:`.contrast`). This answers "does speech drive coupling that noise does not?".
+
+p-values use the +1 rule; Benjamini–Hochberg FDR at α is applied per condition, metric and
+level (within conditions) and per metric (contrast), over all population pairs × band pairs
+(× utterances for the per-utterance level); the adjusted value q is reported next to p.
 """
 
 from __future__ import annotations
 
 import csv
-import textwrap
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .batch import PACTests, ordered_pairs, pac_tests
-from .brain import CONDITIONS, Recording
+from .contrast import Contrast, paired_contrast
+from .recording import CONDITIONS, Recording
 from .signals import BANDS
 from .stats import benjamini_hochberg
-from .surrogates import default_min_shift
 
 METRICS = ("mi", "mvl")
+METRIC_NAMES = {"mi": "Tort MI", "mvl": "Canolty MVL"}
+#: Per-utterance statistic compared between speech and noise: ``z`` = in units of the
+#: utterance's own surrogate distribution (removes the bias of MI/MVL that depends on the
+#: signals' spectra and length), ``raw`` = the MI / MVL value itself.
+CONTRAST_STATISTICS = ("z", "raw")
 
 
 @dataclass
@@ -37,6 +49,21 @@ class PACSettings:
     alpha: float = 0.05
     min_shift_s: float | None = None  # None: one period of the phase band's lower edge
     trim_s: float = 0.0  # dropped at both ends of each utterance after filtering (s)
+    contrast_statistic: str = "z"
+    contrast_permutations: int = 9999
+    bootstrap_samples: int = 2000
+    ci_level: float = 0.95
+
+    def __post_init__(self) -> None:
+        if self.contrast_statistic not in CONTRAST_STATISTICS:
+            raise ValueError(f"contrast_statistic must be one of {CONTRAST_STATISTICS}, "
+                             f"got {self.contrast_statistic!r}")
+        if not 0.0 < self.ci_level < 1.0:
+            raise ValueError(f"ci_level must be in (0, 1), got {self.ci_level}")
+
+    def min_shift_samples(self, fs: float) -> int | None:
+        """The minimum shift asked for, in samples (None: one period of each band's edge)."""
+        return None if self.min_shift_s is None else max(1, int(round(self.min_shift_s * fs)))
 
 
 @dataclass
@@ -51,6 +78,25 @@ class PACResult:
     group: PACTests  # arrays (pairs, Bp, Ba)
     q: dict[str, np.ndarray]  # 'utt_mi', 'utt_mvl', 'group_mi', 'group_mvl'
     missing: np.ndarray  # (pairs,) bool: a population of the pair is absent in this condition
+    testable: np.ndarray  # (U, pairs) bool: present and not silent in that utterance
+
+
+@dataclass
+class ContrastResult:
+    """Speech − noise for one metric; arrays (pairs, Bp, Ba)."""
+
+    tests: Contrast
+    q: np.ndarray  # BH-adjusted p over the metric's family; NaN where untested
+    speech: np.ndarray  # mean statistic over the valid utterances, speech
+    noise: np.ndarray  # the same for the noise inputs
+
+
+@dataclass
+class PACRun:
+    """Everything tested: per condition, and the contrast per metric."""
+
+    conditions: dict[str, PACResult]
+    contrast: dict[str, ContrastResult] = field(default_factory=dict)
 
 
 def usable_bands(names: Sequence[str], fs: float) -> tuple[list[str], list[str]]:
@@ -82,62 +128,122 @@ def silent_pairs(rec: Recording, cond: str, pops: Sequence[str],
     return np.stack([flags[:, i] | flags[:, j] for i, j in pairs], axis=1)
 
 
+def adjusted(p: np.ndarray, testable: np.ndarray, alpha: float) -> np.ndarray:
+    """BH-adjusted p over the entries where ``testable`` (broadcast to p), NaN elsewhere."""
+    valid = np.broadcast_to(testable, p.shape) & np.isfinite(p)
+    q = np.full(p.shape, np.nan)
+    q[valid] = benjamini_hochberg(p[valid], alpha)[1]
+    return q
+
+
+def condition_tests(rec: Recording, cond: str, cfg: PACSettings, rng: np.random.Generator,
+                   progress: bool = True) -> PACResult:
+    """Per-utterance and group tests of one condition, with BH per metric and level."""
+    pairs = ordered_pairs(len(cfg.populations))
+    utts, absent = condition_signals(rec, cond, cfg.populations)
+    per, group = pac_tests(utts, rec.fs, pairs, [BANDS[b] for b in cfg.phase_bands],
+                           [BANDS[b] for b in cfg.amplitude_bands], cfg.n_surrogates, rng,
+                           min_shift=cfg.min_shift_samples(rec.fs), progress=progress,
+                           trim=int(round(cfg.trim_s * rec.fs)), desc=f"PAC tests, {cond}")
+    missing = np.array([absent[i] or absent[j] for i, j in pairs])
+    silent = silent_pairs(rec, cond, cfg.populations, pairs)
+    testable = ~missing & ~silent
+    q = {}
+    for m in METRICS:
+        q[f"utt_{m}"] = adjusted(getattr(per, "p_" + m), testable[..., None, None], cfg.alpha)
+        q[f"group_{m}"] = adjusted(getattr(group, "p_" + m),
+                                   (~missing & ~silent.all(0))[..., None, None], cfg.alpha)
+    return PACResult(per, group, q, missing, testable)
+
+
+def contrast_tests(speech: PACResult, noise: PACResult, cfg: PACSettings,
+                  rng: np.random.Generator) -> dict[str, ContrastResult]:
+    """Speech − noise per metric: sign-flip test over utterances, effect sizes, BH."""
+    valid = (speech.testable & noise.testable)[..., None, None]
+    out = {}
+    for m in METRICS:
+        key = f"z_{m}" if cfg.contrast_statistic == "z" else m
+        s, n = getattr(speech.per_utt, key), getattr(noise.per_utt, key)
+        tests = paired_contrast(s, n, valid, rng, cfg.contrast_permutations,
+                                cfg.bootstrap_samples, cfg.ci_level)
+        full = np.broadcast_to(valid, s.shape)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = [np.where(full, x, 0.0).sum(0) / full.sum(0) for x in (s, n)]
+        out[m] = ContrastResult(tests, adjusted(tests.p, tests.n_utterances > 0, cfg.alpha),
+                                *means)
+    return out
+
+
 def run_pac(rec: Recording, cfg: PACSettings, rng: np.random.Generator,
-            progress: bool = True) -> dict[str, PACResult]:
-    """All PAC tests for both conditions (same surrogate settings), with BH per family."""
-    pairs = ordered_pairs(len(cfg.populations))
-    pb = [BANDS[b] for b in cfg.phase_bands]
-    ab = [BANDS[b] for b in cfg.amplitude_bands]
-    min_shift = None if cfg.min_shift_s is None else max(1, int(round(cfg.min_shift_s * rec.fs)))
-    results = {}
-    for cond in CONDITIONS:
-        utts, absent = condition_signals(rec, cond, cfg.populations)
-        per, group = pac_tests(utts, rec.fs, pairs, pb, ab, cfg.n_surrogates, rng,
-                               min_shift=min_shift, progress=progress,
-                               trim=int(round(cfg.trim_s * rec.fs)))
-        missing = np.array([absent[i] or absent[j] for i, j in pairs])
-        testable = {"utt": ~missing & ~silent_pairs(rec, cond, cfg.populations, pairs)}
-        testable["group"] = ~missing & ~silent_pairs(rec, cond, cfg.populations, pairs).all(0)
-        q = {}
-        for m in METRICS:
-            for level, tests in (("utt", per), ("group", group)):
-                p = getattr(tests, "p_" + m)
-                valid = np.broadcast_to(testable[level][..., None, None], p.shape)
-                adj = np.full(p.shape, np.nan)
-                adj[valid] = benjamini_hochberg(p[valid], cfg.alpha)[1]
-                q[f"{level}_{m}"] = adj
-        results[cond] = PACResult(per, group, q, missing)
-    return results
+            progress: bool = True) -> PACRun:
+    """All PAC tests for both conditions (same surrogate settings) and their contrast."""
+    conditions = {c: condition_tests(rec, c, cfg, rng, progress) for c in CONDITIONS}
+    return PACRun(conditions, contrast_tests(conditions["speech"], conditions["noise"], cfg, rng))
 
 
-def csv_rows(rec: Recording, cfg: PACSettings, results: dict[str, PACResult]) -> list[dict]:
-    """One row per condition × utterance (or 'GROUP') × pair × band pair."""
-    pairs = ordered_pairs(len(cfg.populations))
+def _cells(cfg: PACSettings):
+    """(k, b, a, phase population, amplitude population, phase band, amplitude band)."""
+    for k, (i, j) in enumerate(ordered_pairs(len(cfg.populations))):
+        for b, pband in enumerate(cfg.phase_bands):
+            for a, aband in enumerate(cfg.amplitude_bands):
+                yield k, b, a, cfg.populations[i], cfg.populations[j], pband, aband
+
+
+def _g(x: float) -> str:
+    return "" if not np.isfinite(x) else f"{x:.6g}"
+
+
+def csv_rows(rec: Recording, cfg: PACSettings, run: PACRun) -> list[dict]:
+    """Within-condition tests: one row per condition × utterance (or 'GROUP') × test."""
     rows = []
-    for cond, res in results.items():
+    for cond, res in run.conditions.items():
         levels = [(rec.ids[u], res.per_utt, "utt", (u,)) for u in range(len(rec.ids))]
         levels.append(("GROUP", res.group, "group", ()))
         for uid, tests, level, lead in levels:
-            for k, (i, j) in enumerate(pairs):
-                for b, pband in enumerate(cfg.phase_bands):
-                    for a, aband in enumerate(cfg.amplitude_bands):
-                        idx = (*lead, k, b, a)
-                        row = dict(condition=cond, utterance=uid,
-                                   phase_population=cfg.populations[i],
-                                   amplitude_population=cfg.populations[j],
-                                   phase_band=pband, amplitude_band=aband,
-                                   silent=_silent(rec, cond, lead, cfg.populations[i],
-                                                  cfg.populations[j]))
-                        for m in METRICS:
-                            q = res.q[f"{level}_{m}"][idx]
-                            na = bool(res.missing[k])
-                            row[m] = "" if na else f"{getattr(tests, m)[idx]:.6g}"
-                            row[f"p_{m}"] = "" if na else f"{getattr(tests, 'p_' + m)[idx]:.6g}"
-                            untested = na or not np.isfinite(q)
-                            row[f"q_{m}"] = "" if untested else f"{q:.6g}"
-                            row[f"significant_{m}"] = "" if untested else str(bool(q <= cfg.alpha))
-                        rows.append(row)
+            for k, b, a, ppop, apop, pband, aband in _cells(cfg):
+                idx = (*lead, k, b, a)
+                row = dict(condition=cond, level=level, utterance=uid, phase_population=ppop,
+                           amplitude_population=apop, phase_band=pband, amplitude_band=aband,
+                           silent=_silent(rec, cond, lead, ppop, apop))
+                na = bool(res.missing[k])
+                for m in METRICS:
+                    q = res.q[f"{level}_{m}"][idx]
+                    row[m] = "" if na else _g(getattr(tests, m)[idx])
+                    row[f"z_{m}"] = "" if na else _g(getattr(tests, "z_" + m)[idx])
+                    row[f"p_{m}"] = "" if na else _g(getattr(tests, "p_" + m)[idx])
+                    untested = na or not np.isfinite(q)
+                    row[f"q_{m}"] = "" if untested else _g(q)
+                    row[f"significant_{m}"] = "" if untested else str(bool(q <= cfg.alpha))
+                rows.append(row)
     return rows
+
+
+def contrast_rows(cfg: PACSettings, run: PACRun) -> list[dict]:
+    """The contrast: one row per test (population pair × band pair), both metrics."""
+    rows = []
+    for k, b, a, ppop, apop, pband, aband in _cells(cfg):
+        row = dict(phase_population=ppop, amplitude_population=apop, phase_band=pband,
+                   amplitude_band=aband)
+        for m, res in run.contrast.items():
+            t, idx = res.tests, (k, b, a)
+            row[f"n_utterances_{m}"] = int(t.n_utterances[idx])
+            row[f"speech_{m}"] = _g(res.speech[idx])
+            row[f"noise_{m}"] = _g(res.noise[idx])
+            for name in ("difference", "ci_low", "ci_high", "dz", "dz_low", "dz_high", "p"):
+                row[f"{name}_{m}"] = _g(getattr(t, name)[idx])
+            q = res.q[idx]
+            row[f"q_{m}"] = _g(q)
+            row[f"significant_{m}"] = "" if not np.isfinite(q) else str(bool(q <= cfg.alpha))
+            row[f"direction_{m}"] = direction(t.difference[idx])
+        rows.append(row)
+    return rows
+
+
+def direction(difference: float) -> str:
+    """'speech>noise', 'noise>speech', or '' (zero or undefined)."""
+    if not np.isfinite(difference) or difference == 0:
+        return ""
+    return "speech>noise" if difference > 0 else "noise>speech"
 
 
 def _silent(rec: Recording, cond: str, lead: tuple, *pops: str) -> str:
@@ -152,112 +258,3 @@ def write_csv(rows: list[dict], path: Path) -> None:
         writer = csv.DictWriter(out, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-
-
-def silent_share(rec: Recording, cond: str, pops: Sequence[str]) -> dict[str, float]:
-    """Share of utterances in which each population did not spike at all."""
-    flags = rec.silent[cond]
-    return {p: float(np.mean([f.get(p, False) for f in flags])) if flags else 0.0 for p in pops}
-
-
-def pair_labels(cfg: PACSettings) -> list[str]:
-    """'phase -> amplitude, phase band/amplitude band' for every test of one utterance."""
-    return [f"{cfg.populations[i]} -> {cfg.populations[j]}, {pb}/{ab}"
-            for i, j in ordered_pairs(len(cfg.populations))
-            for pb in cfg.phase_bands for ab in cfg.amplitude_bands]
-
-
-def _fmt(stat: float, p: float, q: float, alpha: float, na: bool, silent: bool = False) -> str:
-    if na or silent:
-        return f"{'n/a' if na else 'silent':>27}"
-    star = "*" if q <= alpha else " "
-    return f"{stat:9.3g} p={p:6.4f} q={q:6.4f}{star}"
-
-
-def _settings_lines(rec: Recording, cfg: PACSettings, dropped: Sequence[str]) -> list[str]:
-    """What was tested and how, one statement per line (wrapped at 100 characters)."""
-    n = min(len(next(iter(s.values()))) for s in rec.signals["speech"]) if rec.ids else 4
-    shifts = ", ".join(
-        f"{b} {default_min_shift(max(n, 4), rec.fs, BANDS[b][0]) / rec.fs:.3g} s"
-        for b in cfg.phase_bands) if cfg.min_shift_s is None else f"{cfg.min_shift_s:g} s"
-    bands = ", ".join(f"{b} {BANDS[b][0]:g}-{BANDS[b][1]:g}"
-                      for b in [*cfg.phase_bands, *cfg.amplitude_bands])
-    if dropped:
-        bands += f"; dropped (above Nyquist {rec.fs / 2:g} Hz): {', '.join(dropped)}"
-    lines = [
-        f"Utterances: {len(rec.ids)} (and as many Gaussian-noise controls of the same lengths).",
-        "Populations: " + ", ".join(f"{k}={p}" for k, p in enumerate(cfg.populations)),
-        f"Population signal: mean spikes per step over the population's neurons, z-scored; "
-        f"{rec.fs:g} Hz. Spikes aligned to the feature frames. After filtering, "
-        f"{cfg.trim_s:g} s are dropped at both ends of each utterance (onset transient of the "
-        "network, filter edges).",
-        f"Bands (Hz): {bands}",
-        "Filters: Butterworth band-pass, 4th-order prototype, zero-phase (forward-backward), "
-        "checked for >= 20 dB rejection outside the band; Hilbert phase and amplitude.",
-        "Metrics: Tort modulation index (18 phase bins) and Canolty mean vector length (raw "
-        "amplitude).",
-        f"Surrogates: circular shifts of the amplitude, {cfg.n_surrogates} per utterance drawn "
-        "from all non-zero shifts. Per-utterance p uses those at least the minimum shift away "
-        f"from 0 ({shifts}); the group test (mean over utterances) uses all of them.",
-        f"p = (1 + #{{null >= observed}}) / (1 + N); Benjamini-Hochberg FDR at alpha = "
-        f"{cfg.alpha:g} per condition, metric and level; q = BH-adjusted p; * = q <= alpha.",
-        "Caution: per-utterance p-values of short series are liberal (independent noise, 3 s at "
-        "500 Hz: about 0.08 below 0.05); the group test is exact. Compare speech with noise.",
-    ]
-    for cond in CONDITIONS:
-        quiet = silent_share(rec, cond, cfg.populations)
-        listed = ", ".join(f"{p} ({v:.0%})" for p, v in quiet.items() if v > 0) or "none"
-        lines.append(f"Silent populations, {cond} (share of utterances without a spike): {listed}")
-    return [w for line in lines for w in textwrap.wrap(line, 100, subsequent_indent="    ")]
-
-
-def _group_lines(rec: Recording, cfg: PACSettings, results: dict[str, PACResult],
-                 width: int) -> list[str]:
-    """Group tests, speech and noise side by side, per metric."""
-    lines = ["GROUP TESTS (mean over utterances): speech | Gaussian noise"]
-    pairs = ordered_pairs(len(cfg.populations))
-    for m in METRICS:
-        lines.append(f"  {m.upper():<{width}}{'speech':^27} | {'noise':^27}")
-        cells_index = np.ndindex(len(pairs), len(cfg.phase_bands), len(cfg.amplitude_bands))
-        for (k, b, a), label in zip(cells_index, pair_labels(cfg), strict=True):
-            cells = []
-            for cond in CONDITIONS:
-                res, g = results[cond], results[cond].group
-                q = res.q[f"group_{m}"][k, b, a]
-                cells.append(_fmt(getattr(g, m)[k, b, a], getattr(g, "p_" + m)[k, b, a], q,
-                                  cfg.alpha, bool(res.missing[k]), not np.isfinite(q)))
-            lines.append(f"  {label:<{width}}{cells[0]} | {cells[1]}")
-    return lines
-
-
-def _utterance_lines(cfg: PACSettings, results: dict[str, PACResult], width: int) -> list[str]:
-    """Per-utterance tests: totals, then significant utterances per test (speech/noise)."""
-    lines = ["PER-UTTERANCE TESTS: utterances with q <= alpha (speech / noise), per metric"]
-    for cond in CONDITIONS:
-        res = results[cond]
-        for m in METRICS:
-            q = res.q[f"utt_{m}"]
-            raw = int(np.sum(getattr(res.per_utt, "p_" + m) < cfg.alpha))
-            lines.append(f"  {cond:>6} {m.upper():>3}: {int(np.nansum(q <= cfg.alpha))} of "
-                         f"{int(np.isfinite(q).sum())} tests significant after BH; "
-                         f"raw p < alpha: {raw}")
-    lines.append(f"  {'pair, bands':<{width}}{'MI':>12}{'MVL':>12}{'both':>12}")
-    sig = {}
-    for cond in CONDITIONS:
-        q = results[cond].q
-        mi, mvl = q["utt_mi"] <= cfg.alpha, q["utt_mvl"] <= cfg.alpha
-        sig[cond] = [x.sum(axis=0).ravel() for x in (mi, mvl, mi & mvl)]  # each (tests,)
-    for t, label in enumerate(pair_labels(cfg)):
-        counts = [f"{sig['speech'][s][t]}/{sig['noise'][s][t]}" for s in range(3)]
-        lines.append(f"  {label:<{width}}" + "".join(f"{c:>12}" for c in counts))
-    return lines
-
-
-def text_report(rec: Recording, cfg: PACSettings, results: dict[str, PACResult],
-                dropped: Sequence[str], header: str) -> str:
-    """The human-readable report: settings, group tests side by side, per-utterance counts."""
-    width = max(len(label) for label in pair_labels(cfg)) + 2
-    lines = [header, "", *_settings_lines(rec, cfg, dropped), "",
-             *_group_lines(rec, cfg, results, width), "",
-             *_utterance_lines(cfg, results, width)]
-    return "\n".join(lines) + "\n"

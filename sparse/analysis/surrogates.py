@@ -15,6 +15,7 @@ them for all T shifts exactly (to floating-point rounding), instead of one pass 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from scipy import fft as sfft
@@ -27,25 +28,59 @@ from .pac import (
     tort_mi_from_binned,
 )
 
+#: A minimum shift never exceeds this share of the series length, so that at least half of all
+#: shifts (k in [m, n − m]) stay admissible. One period of delta's lower edge (0.5 Hz: 2 s)
+#: does not fit in a 2.5-s utterance; the cap is then applied and reported, never silently.
+MAX_SHIFT_FRACTION = 0.25
+
+
+class MinShift(NamedTuple):
+    """A minimum circular shift: the value asked for and the value used, in samples."""
+
+    asked: int
+    used: int
+
+    @property
+    def capped(self) -> bool:
+        """Whether the cap (:data:`MAX_SHIFT_FRACTION` of the series) lowered the value."""
+        return self.used < self.asked
+
+
+def min_shift(n: int, fs: float, phase_low_hz: float, asked: int | None = None) -> MinShift:
+    """The minimum circular shift for a series of ``n`` samples: asked, and used.
+
+    Asked: ``asked`` samples, or by default one period of the phase band's lower edge,
+    ceil(fs / phase_low_hz); a shorter shift would leave the surrogate partly aligned with the
+    phase (too similar to the original under coupling). Used: the asked value capped at
+    ``MAX_SHIFT_FRACTION · n`` (at least 1). This is the only place where the minimum shift is
+    decided; the report prints both values when they differ.
+
+    Excluding the shifts near 0 removes the surrogates most correlated with the observed
+    value, which makes a single series' test slightly liberal under the null (see
+    :data:`sparse.analysis.batch.UTTERANCE_FPR`); ``asked = 1`` (all shifts) is exact for
+    circularly stationary signals.
+
+    Examples
+    --------
+    >>> min_shift(1500, 500.0, 4.0)
+    MinShift(asked=125, used=125)
+    >>> min_shift(1250, 500.0, 0.5).capped
+    True
+    """
+    wanted = int(math.ceil(fs / phase_low_hz)) if asked is None else int(asked)
+    wanted = max(wanted, 1)
+    return MinShift(wanted, min(wanted, max(int(n * MAX_SHIFT_FRACTION), 1)))
+
 
 def default_min_shift(n: int, fs: float, phase_low_hz: float) -> int:
-    """Minimum circular shift in samples: one period of the slowest phase frequency.
-
-    Capped at n // 4 so that at least half of all shifts stay admissible. A shift shorter
-    than one slow cycle would leave the surrogate partly aligned with the phase (too
-    similar to the original under coupling). The price under the null: excluding the
-    shifts near 0 removes the surrogates most correlated with the observed value, which
-    makes each test slightly liberal (measured on independent noise, 3 s at 500 Hz:
-    ≈ 0.06 instead of 0.05 at α = 0.05; ``min_shift = 1``, i.e. all shifts, is exact for
-    circularly stationary signals). The Gaussian-noise control and the FDR step guard
-    against that excess.
+    """The minimum shift used by default: :func:`min_shift` ``(n, fs, phase_low_hz).used``.
 
     Examples
     --------
     >>> default_min_shift(1500, 500.0, 4.0)
     125
     """
-    return int(min(max(math.ceil(fs / phase_low_hz), 1), max(n // 4, 1)))
+    return min_shift(n, fs, phase_low_hz).used
 
 
 def admissible_shifts(n: int, min_shift: int) -> np.ndarray:

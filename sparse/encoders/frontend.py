@@ -2,21 +2,63 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
-from .._checks import as_list, check_portion, check_positive, check_rank3
+from .._checks import as_list, check_input, check_portion, check_positive
+from ..neurons.defaults import BACKEND, ENCODER, SURROGATE
 from ..neurons.modules import AdLIFNeurons
 from .multilayer import MultilayeredSpiking
 
-__all__ = ["AuditoryNerve", "SpikingFrontEnd", "TIME_PADDINGS"]
+__all__ = ["AuditoryNerve", "FeatureMapLayerNorm", "SpikingFrontEnd", "TIME_PADDINGS",
+           "encode_with_spikes"]
 
 #: ``"upstream"`` pads ``k_t`` frames on each side of every conv (``T + k_t + 1`` frames out,
 #: spikes shifted by about ``k_t / 2`` frames); ``"same"`` pads ``(k_t - 1) // 2`` left and
 #: ``k_t // 2`` right (exactly ``T`` frames out, aligned with the features).
 TIME_PADDINGS = ("upstream", "same")
+
+
+class FeatureMapLayerNorm(nn.LayerNorm):
+    """``nn.LayerNorm(normalized_shape)`` computed over the flattened trailing dimensions.
+
+    Parameters, ``state_dict`` keys and results are those of :class:`torch.nn.LayerNorm` with
+    the same ``normalized_shape`` (on CPU bit for bit, gradients included); only the call
+    differs: the input ``(..., *normalized_shape)`` is viewed as ``(..., prod(normalized_shape))``
+    and normalised over that one dimension, with the weight and bias flattened likewise.
+
+    Why: PyTorch's CUDA layer-norm backward (torch 2.11, pinned here; fixed upstream by
+    pytorch/pytorch#193016) has a two-pass reduction for more than 65,536 rows and few columns
+    (``N / 32 < SMs / 2``) in ``LaunchGammaBetaBackwardCUDAKernel``; it sizes its partial-sum
+    buffers from the *last* normalised dimension instead of the product of all of them (and
+    writes past them), then returns weight and bias gradients of that last dimension's shape.
+    The nerve's ``(F', C) = (74, 16)`` norm took that path once a batch held more than 65,536
+    spike steps in all (``B * T'``; e.g. 16 utterances of 4 s at dt = 2 ms, doubled by
+    ``concat_original``), and autograd stopped with
+    ``NativeLayerNormBackward0 returned an invalid gradient at index 1 - got [16] but expected
+    shape compatible with [74, 16]``. With one normalised dimension the last dimension is the
+    product, so both sizes are right.
+
+    Examples
+    --------
+    >>> norm = FeatureMapLayerNorm([74, 16])
+    >>> norm.weight.shape, norm(torch.randn(2, 5, 74, 16)).shape
+    (torch.Size([74, 16]), torch.Size([2, 5, 74, 16]))
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Normalise ``x (..., *normalized_shape)`` over its trailing ``normalized_shape``."""
+        dims = len(self.normalized_shape)
+        if dims == 1:
+            return super().forward(x)
+        flat = x.flatten(-dims)  # a view for the nerve's contiguous (B, T', F', C) maps
+        weight = None if self.weight is None else self.weight.flatten()
+        bias = None if self.bias is None else self.bias.flatten()
+        out = nn.functional.layer_norm(flat, flat.shape[-1:], weight, bias, self.eps)
+        return out.unflatten(-1, self.normalized_shape)
 
 
 def _activation(activation) -> nn.Module:
@@ -27,7 +69,8 @@ def _activation(activation) -> nn.Module:
 class AuditoryNerve(nn.Module):
     """2-D convolution over (time, mel) then LIF fibres: ``(B, T, F) -> (B, T', C*F')`` spikes.
 
-    Each of one or two conv stages is ``Conv2d -> LayerNorm over (F', C) -> activation``;
+    Each of one or two conv stages is ``Conv2d -> LayerNorm over (F', C) -> activation``
+    (the norm is a :class:`FeatureMapLayerNorm`: computed over the flattened ``F'*C`` view);
     then ``Dropout2d`` zeroes whole (utterance, frequency-bin) planes across
     channels and steps, the (F', C) map is flattened with the channel index
     fastest (fibre ``f * C + c``) and drives a population of
@@ -64,7 +107,7 @@ class AuditoryNerve(nn.Module):
             # weights in the layout of their gradients (the convs run channels-last), so
             # that DDP's gradient buckets need no re-striding copy (nor warn about one)
             self.convs.append(conv.to(memory_format=torch.channels_last))
-            self.norms.append(nn.LayerNorm([freq, int(ch)]))
+            self.norms.append(FeatureMapLayerNorm([freq, int(ch)]))
             in_ch = int(ch)
         self.activation = _activation(activation)
         self.dropout = nn.Dropout2d(dropout)
@@ -80,6 +123,19 @@ class AuditoryNerve(nn.Module):
         """Number of output steps ``T'`` for ``steps`` input frames."""
         grow = self.kernel_time + 1 if self.time_padding == "upstream" else 0
         return int(steps) + grow * len(self.convs)
+
+    @property
+    def lag(self) -> int:
+        """Steps by which the fibres' spikes lag the input frames: step ``t + lag`` is centred
+        on frame ``t``.
+
+        With ``"upstream"`` padding each conv's output step ``t`` sees input frames
+        ``t - k_t .. t - 1``, centred ``(k_t + 1) // 2`` frames back (4 for a 7-frame
+        kernel); the delays of stacked convs add up. ``"same"`` padding is centred: 0.
+        """
+        if self.time_padding != "upstream":
+            return 0
+        return len(self.convs) * ((self.kernel_time + 1) // 2)
 
     def currents(self, feats: Tensor) -> Tensor:
         """Fibre input currents ``(B, T', F'*C)`` for features ``(B, T, F)``.
@@ -126,16 +182,16 @@ class SpikingFrontEnd(nn.Module):
         cortex_use_lateral_rnn: bool | Sequence[bool] = False,
         activation=nn.LeakyReLU,
         dropout: float = 0.15,
-        adlif_tauu_lim: Sequence[float] = (3.0, 25.0),
-        adlif_tauw_lim: Sequence[float] = (30.0, 350.0),
-        adlif_a_lim: Sequence[float] = (-0.5, 5.0),
-        adlif_b_lim: Sequence[float] = (0.0, 2.0),
-        adlif_use_normal_init: bool = False,
-        adlif_threshold: float = 1.0,
-        dt: float = 1.0,
+        adlif_tauu_lim: Sequence[float] = ENCODER.tauu_lim,
+        adlif_tauw_lim: Sequence[float] = ENCODER.tauw_lim,
+        adlif_a_lim: Sequence[float] = ENCODER.a_lim,
+        adlif_b_lim: Sequence[float] = ENCODER.b_lim,
+        adlif_use_normal_init: bool = ENCODER.use_normal_init,
+        adlif_threshold: float = ENCODER.threshold,
+        dt: float = ENCODER.dt,
         time_padding: str = "upstream",
-        surrogate: str = "boxcar",
-        backend: str = "auto",
+        surrogate: str = SURROGATE,
+        backend: str = BACKEND,
     ) -> None:
         super().__init__()
         self.dt = check_positive("dt", dt)
@@ -169,17 +225,68 @@ class SpikingFrontEnd(nn.Module):
         """Spike-train length ``T'`` for ``steps`` frames (``T + 8`` per 7-frame upstream conv)."""
         return self.nerve.length(steps)
 
+    @property
+    def spike_lag(self) -> int:
+        """Steps by which every population's spikes lag the input frames (the nerve's
+        :attr:`AuditoryNerve.lag`: 4 for the upstream 7-frame conv, 0 with ``"same"``)."""
+        return self.nerve.lag
+
+    def populations(self) -> dict[str, AdLIFNeurons]:
+        """The neurons of every spiking population by name, in network order.
+
+        The keys are :attr:`population_names` (``nerve``, ``cortex1``, ...), in the order of
+        the spike trains that :meth:`spikes` returns.
+        """
+        neurons = [self.nerve.neurons, *(layer.neurons for layer in self.cortex.layers)]
+        return dict(zip(self.population_names, neurons, strict=True))
+
     def spikes(self, feats: Tensor) -> list[Tensor]:
-        """Every population's spikes ``[nerve (B, T', C*F'), cortex_i (B, T', O_i) ...]``."""
-        check_rank3(feats, type(self).__name__)
+        """Every population's spikes ``[nerve (B, T', C*F'), cortex_i (B, T', O_i) ...]``.
+
+        Raises
+        ------
+        ValueError, TypeError
+            Unless ``feats`` is a floating-point ``(batch, time, num_mel_bins)`` tensor
+            without NaN.
+        """
+        check_input(feats, type(self).__name__)
         if feats.shape[-1] != self.num_mel_bins:
             raise ValueError(f"expected {self.num_mel_bins} mel bins, got {feats.shape[-1]}")
         nerve = self.nerve(feats)
-        _, cortex = self.cortex(nerve, return_all=True)
-        return [nerve, *cortex]
+        return [nerve, *self.cortex.layer_spikes(nerve)]
 
     @torch.no_grad()
     def project_parameters_(self) -> None:
         """Keep neuron parameters in their ranges and masks applied (after an optimiser step)."""
         self.nerve.neurons.project_parameters_()
         self.cortex.project_parameters_()
+
+
+def encode_with_spikes(model: nn.Module, feats: Tensor) -> tuple[Tensor, list[Tensor]]:
+    """``(out, all_spikes)`` of a SPARSE encoder, whatever its ``return_spikes`` default.
+
+    :class:`~sparse.ASREncoder` returns only ``out`` unless asked; :class:`~sparse.KWSEncoder`
+    still returns both always (its ``return_spikes`` comes with the next stage of #16). The
+    shared callers (analysis, inference) use this, so that they serve both. ``model`` may be
+    wrapped (``DistributedDataParallel``, ``torch.compile``): keyword arguments pass through.
+
+    Parameters
+    ----------
+    model : nn.Module
+        An encoder ``(B, T, num_mel_bins) -> out`` with spike trains.
+    feats : Tensor
+        ``(B, T, num_mel_bins)`` features.
+
+    Returns
+    -------
+    out : Tensor
+        The encoder's output.
+    all_spikes : list of Tensor
+        Every population's spikes ``(B, T', N_i)``, in :attr:`SpikingFrontEnd.population_names`
+        order.
+    """
+    inner = getattr(model, "module", model)
+    inner = getattr(inner, "_orig_mod", inner)  # torch.compile's wrapper
+    if "return_spikes" in inspect.signature(inner.forward).parameters:
+        return model(feats, return_spikes=True)
+    return model(feats)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from ..neurons.defaults import BACKEND
 from ..neurons.modules import READOUT_ALPHA_LIM, ReadoutLayer
 from .frontend import SpikingFrontEnd
 
@@ -67,7 +68,7 @@ class KWSEncoder(SpikingFrontEnd):
             self.cortex.layer_sizes[-1], int(readout_features),
             dropout=0.0, normalization="batchnorm", use_bias=True,
             reduction="sum" if readout_reduction == "sum" else "mean",
-            backend=kwargs.get("backend", "auto"), alpha_lim=alpha_lim,
+            backend=kwargs.get("backend", BACKEND), alpha_lim=alpha_lim,
         )
 
     @torch.no_grad()

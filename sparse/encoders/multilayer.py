@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from .._checks import as_list, check_portion, check_positive, check_rank3
+from .._checks import as_list, check_input, check_portion, check_positive, check_rank3
+from ..neurons.defaults import BACKEND, CORTEX, SURROGATE
 from ..neurons.modules import AdLIFNeurons, apply_norm, connection_mask, make_norm
 
 __all__ = ["SpikingFCLayer", "MultilayeredSpiking"]
@@ -31,18 +32,18 @@ class SpikingFCLayer(nn.Module):
         rnn_portion: float = 0.3,
         ff_portion: float = 0.3,
         use_lateral_rnn: bool = False,
-        use_normal_init: bool = True,
+        use_normal_init: bool = CORTEX.use_normal_init,
         use_bias: bool = True,
         normalization: str = "batchnorm",
         dropout: float = 0.0,
-        tauu_lim: Sequence[float] = (3.0, 25.0),
-        tauw_lim: Sequence[float] = (30.0, 500.0),
-        a_lim: Sequence[float] = (0.0, 5.0),
-        b_lim: Sequence[float] = (0.0, 1.25),
-        threshold: float = 1.0,
-        dt: float = 1.0,
-        surrogate: str = "boxcar",
-        backend: str = "auto",
+        tauu_lim: Sequence[float] = CORTEX.tauu_lim,
+        tauw_lim: Sequence[float] = CORTEX.tauw_lim,
+        a_lim: Sequence[float] = CORTEX.a_lim,
+        b_lim: Sequence[float] = CORTEX.b_lim,
+        threshold: float = CORTEX.threshold,
+        dt: float = CORTEX.dt,
+        surrogate: str = SURROGATE,
+        backend: str = BACKEND,
     ) -> None:
         super().__init__()
         check_portion("ff_portion", ff_portion)
@@ -130,18 +131,18 @@ class MultilayeredSpiking(nn.Module):
         ff_portions: Sequence[float] = (0.2, 0.3),
         use_lateral_rnn: bool | Sequence[bool] = False,
         dropout: float = 0.0,
-        use_normal_init: bool = True,
+        use_normal_init: bool = CORTEX.use_normal_init,
         use_bias: bool = True,
         normalization: str = "batchnorm",
-        tauu_lim: Sequence[float] = (3.0, 25.0),
-        tauw_lim: Sequence[float] = (30.0, 500.0),
-        a_lim: Sequence[float] = (0.0, 5.0),
-        b_lim: Sequence[float] = (0.0, 1.25),
-        threshold: float = 1.0,
-        dt: float = 1.0,
+        tauu_lim: Sequence[float] = CORTEX.tauu_lim,
+        tauw_lim: Sequence[float] = CORTEX.tauw_lim,
+        a_lim: Sequence[float] = CORTEX.a_lim,
+        b_lim: Sequence[float] = CORTEX.b_lim,
+        threshold: float = CORTEX.threshold,
+        dt: float = CORTEX.dt,
         return_all_spikes: bool = False,
-        surrogate: str = "boxcar",
-        backend: str = "auto",
+        surrogate: str = SURROGATE,
+        backend: str = BACKEND,
     ) -> None:
         super().__init__()
         sizes = list(layer_sizes)
@@ -176,12 +177,26 @@ class MultilayeredSpiking(nn.Module):
     def forward(
         self, x: Tensor, return_all: bool | None = None
     ) -> Tensor | tuple[Tensor, list[Tensor]]:
-        """Last layer's spikes ``(B, T, O)``; with ``return_all`` also every layer's spikes."""
-        check_rank3(x, type(self).__name__)
+        """Last layer's spikes ``(B, T, O)``; with ``return_all`` also every layer's spikes.
+
+        Raises
+        ------
+        ValueError, TypeError
+            Unless ``x`` is a floating-point ``(batch, time, features)`` tensor without NaN.
+        """
+        check_input(x, type(self).__name__)
+        spikes = self.layer_spikes(x)
+        if self.return_all_spikes if return_all is None else return_all:
+            return spikes[-1], spikes
+        return spikes[-1]
+
+    def layer_spikes(self, x: Tensor) -> list[Tensor]:
+        """Every layer's spikes ``[(B, T, O_1), ...]`` for a checked input ``(B, T, I)``.
+
+        For callers that validated ``x`` already (the encoders feed it their nerve's spikes).
+        """
         spikes = []
         for layer in self.layers:
             x = layer(x)
             spikes.append(x)
-        if self.return_all_spikes if return_all is None else return_all:
-            return x, spikes
-        return x
+        return spikes

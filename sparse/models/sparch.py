@@ -33,14 +33,14 @@ with zero diagonal). ``V.weight`` therefore holds exactly upstream's matrix and 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_portion
+from .._checks import check_portion, check_positive
 from ..neurons import engine
+from ..neurons.defaults import BACKEND, SPARCH, SURROGATE
 from ..neurons.modules import ReadoutLayer, apply_norm, make_norm
 from ..neurons.state import AdLIFParameters
 from .common import (
@@ -52,22 +52,22 @@ from .common import (
 )
 
 __all__ = ["ALPHA_LIM", "BETA_LIM", "A_LIM", "B_LIM", "NEURON_TYPES", "SpArchLayer", "LIFLayer",
-           "RLIFLayer", "adLIFLayer", "RadLIFLayer", "SNN"]
+           "RLIFLayer", "AdLIFLayer", "adLIFLayer", "RadLIFLayer", "SNN"]
 
 #: Membrane decay range ``[e^{-1/5}, e^{-1/25}]`` (time constants 5..25 steps).
-ALPHA_LIM = (math.exp(-1 / 5), math.exp(-1 / 25))
+ALPHA_LIM = SPARCH.alpha_lim
 #: Adaptation decay range ``[e^{-1/30}, e^{-1/120}]``.
-BETA_LIM = (math.exp(-1 / 30), math.exp(-1 / 120))
+BETA_LIM = SPARCH.beta_lim
 #: Sub-threshold coupling range.
-A_LIM = (-1.0, 1.0)
+A_LIM = SPARCH.a_lim
 #: Spike-triggered adaptation range.
-B_LIM = (0.0, 2.0)
+B_LIM = SPARCH.b_lim
 
 
 class SpArchLayer(nn.Module):
     """One SpArch spiking layer ``(B, T, I) -> (B, T, H)`` (or ``2H`` if bidirectional).
 
-    Use the subclasses :class:`LIFLayer`, :class:`RLIFLayer`, :class:`adLIFLayer`,
+    Use the subclasses :class:`LIFLayer`, :class:`RLIFLayer`, :class:`AdLIFLayer`,
     :class:`RadLIFLayer`; they only set :attr:`adaptive` and :attr:`recurrent`.
 
     Parameters
@@ -87,7 +87,7 @@ class SpArchLayer(nn.Module):
     bidirectional : bool
         Also scan the time-reversed input through the same weights (output ``2H``).
     backend : str
-        Engine back-end (``"reference"``, ``"auto"``, ...).
+        Engine back-end (``"auto"``, ``"reference"``, ``"cpu"``, ``"triton"``).
     """
 
     adaptive: bool = False
@@ -97,12 +97,12 @@ class SpArchLayer(nn.Module):
         self,
         input_size: int,
         hidden_size: int,
-        threshold: float = 1.0,
+        threshold: float = SPARCH.threshold,
         dropout: float = 0.0,
         normalization: str = "batchnorm",
         use_bias: bool = False,
         bidirectional: bool = False,
-        backend: str = "reference",
+        backend: str = BACKEND,
     ) -> None:
         super().__init__()
         self.input_size, self.hidden_size = int(input_size), int(hidden_size)
@@ -161,7 +161,7 @@ class SpArchLayer(nn.Module):
     def _scan(self, x: Tensor) -> Tensor:
         current = apply_norm(self.norm, self.W(x))
         return engine.adlif(current, self.neuron_parameters(), self.recurrent_matrix(),
-                            variant="sparch", surrogate="boxcar", backend=self.backend).spikes
+                            variant="sparch", surrogate=SURROGATE, backend=self.backend).spikes
 
     def spikes(self, x: Tensor, n_valid: Tensor | None = None) -> Tensor:
         """Binary spikes ``(B, T, output_size)`` *before* dropout, from zero initial states.
@@ -191,10 +191,14 @@ class RLIFLayer(SpArchLayer):
     recurrent = True
 
 
-class adLIFLayer(SpArchLayer):  # noqa: N801 (upstream name)
+class AdLIFLayer(SpArchLayer):
     """Adaptive LIF: ``w_t = beta w_{t-1} + a u_{t-1} + b s_{t-1}`` is subtracted from ``I``."""
 
     adaptive = True
+
+
+#: Upstream SpArch name of :class:`AdLIFLayer`.
+adLIFLayer = AdLIFLayer
 
 
 class RadLIFLayer(SpArchLayer):
@@ -206,7 +210,7 @@ class RadLIFLayer(SpArchLayer):
 
 #: Layer class per ``neuron_type``.
 NEURON_TYPES: dict[str, type[SpArchLayer]] = {
-    "LIF": LIFLayer, "RLIF": RLIFLayer, "adLIF": adLIFLayer, "RadLIF": RadLIFLayer,
+    "LIF": LIFLayer, "RLIF": RLIFLayer, "adLIF": AdLIFLayer, "RadLIF": RadLIFLayer,
 }
 
 
@@ -235,7 +239,12 @@ class SNN(nn.Module):
     use_readout_layer : bool
         Finish with a non-spiking LIF readout whose softmax is averaged over time.
     backend : str
-        Engine back-end of every layer.
+        Engine back-end of every layer (``"auto"``: the fastest available on the input's
+        device; ``"reference"``: the plain time loop).
+    dt : float
+        Step size in ms, used only to report firing rates in Hz (the dynamics count steps):
+        10 ms for SpArch's audio features, ``1000 * max_time / nb_steps`` for binned spike
+        trains (14 ms on SHD/SSC).
 
     Returns (from ``forward``)
     --------------------------
@@ -243,8 +252,9 @@ class SNN(nn.Module):
         ``(B, C)`` class probabilities (time-averaged softmax; rows sum to 1) with a readout,
         else the last layer's spikes ``(B, T, layer_sizes[-1])`` after dropout.
     firing_rates : Tensor
-        ``(N,)`` spikes per step of every spiking neuron (layers concatenated), averaged over
-        batch and valid steps, computed *before* dropout.
+        ``(N,)`` rate in Hz of every spiking neuron (layers concatenated, in
+        :attr:`population_names` order), averaged over batch and valid steps, computed *before*
+        dropout: spikes per step times ``1000 / dt``.
 
     Examples
     --------
@@ -252,6 +262,8 @@ class SNN(nn.Module):
     >>> y, rates = model(torch.rand(4, 100, 20))
     >>> y.shape, rates.shape, torch.allclose(y.sum(-1), torch.ones(4))
     (torch.Size([4, 10]), torch.Size([32]), True)
+    >>> model.population_names, model.population_sizes
+    (['layer1', 'layer2'], [16, 16])
     """
 
     def __init__(
@@ -259,15 +271,17 @@ class SNN(nn.Module):
         input_shape: Sequence[int],
         layer_sizes: Sequence[int],
         neuron_type: str = "LIF",
-        threshold: float = 1.0,
+        threshold: float = SPARCH.threshold,
         dropout: float = 0.0,
         normalization: str = "batchnorm",
         use_bias: bool = False,
         bidirectional: bool = False,
         use_readout_layer: bool = True,
-        backend: str = "reference",
+        backend: str = BACKEND,
+        dt: float = SPARCH.dt,
     ) -> None:
         super().__init__()
+        self.dt = check_positive("dt", dt)
         if neuron_type not in NEURON_TYPES:
             raise ValueError(
                 f"invalid neuron_type {neuron_type!r}; choose one of {list(NEURON_TYPES)}")
@@ -290,6 +304,16 @@ class SNN(nn.Module):
                                        use_bias=use_bias, reduction="mean", backend=backend))
         self.snn = nn.ModuleList(layers)
 
+    @property
+    def population_names(self) -> list[str]:
+        """``layer1``, ``layer2``, ...: the spiking layers, in the order of the firing rates."""
+        return [f"layer{i + 1}" for i in range(len(self.population_sizes))]
+
+    @property
+    def population_sizes(self) -> list[int]:
+        """Neurons of each spiking layer (``2H`` when bidirectional)."""
+        return [layer.output_size for layer in self.snn if isinstance(layer, SpArchLayer)]
+
     @torch.no_grad()
     def project_parameters_(self) -> None:
         """Clamp every layer's neuron parameters into range (call after ``optimizer.step()``)."""
@@ -302,14 +326,14 @@ class SNN(nn.Module):
         n_valid = None
         if lengths is not None:
             n_valid = valid_steps(lengths, x.shape[0], x.shape[1], x.device)
-        rates = []
+        rates = []  # spikes per step
         for layer in self.snn:
             if isinstance(layer, ReadoutLayer):
                 probs = torch.softmax(layer.potentials(x), dim=-1)
-                return masked_time_mean(probs, n_valid), torch.cat(rates)
+                return masked_time_mean(probs, n_valid), torch.cat(rates) * (1000.0 / self.dt)
             s = layer.spikes(x, n_valid)
             rates.append(masked_time_mean(s, n_valid).mean(dim=0) if n_valid is not None
                          else s.mean(dim=(0, 1)))
             x = layer.drop(s)
-        return x, torch.cat(rates)
+        return x, torch.cat(rates) * (1000.0 / self.dt)
 

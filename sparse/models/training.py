@@ -1,223 +1,36 @@
-"""Training of the SpArch models with SpeechBrain: model factory, ``Brain`` and recipe driver.
+"""Deprecated: moved to :mod:`sparse.recipe.sparch` (``SpArchBrain``, ``run_sparch_recipe``) and
+:mod:`sparse.models.build` (``build_model``, ``layer_sizes``, ``MODEL_TYPES``).
 
-Shared by ``recipes/SHD``, ``recipes/SSC``, ``recipes/HD`` and
-``recipes/SpeechCommands/run_sparch.py``; each recipe only says how to get its data.
-
-Objective: the model returns the time-averaged softmax ``p`` (a distribution per example);
-the loss is ``nll_loss(log p, y)`` (upstream SpArch feeds the *sum* of softmaxes, values in
-``[0, T]``, to a cross-entropy). With ``use_regularizers`` (spiking models, training only),
-SpArch's firing-rate penalty is added::
-
-    reg_factor * [sum_i ReLU(reg_fmin - r_i) + sum_i ReLU(r_i - reg_fmax)]
-
-with ``r_i`` the rate of neuron ``i`` in spikes per step, measured *before* dropout.
-Accuracy and mean rate are counted over examples (not averaged per batch). The learning rate
-follows ``torch.optim.lr_scheduler.ReduceLROnPlateau`` on the validation accuracy (mode max),
-saved in every checkpoint together with the optimiser; the checkpoint with the best validation
-accuracy is used for the test.
+This module only re-exports them, and only because the Speech Commands SpArch recipe
+(``recipes/SpeechCommands/run_sparch.py``, ``hparams/speech_commands_sparch.yaml``) still
+imports it while another issue works on those files; the next stage of the architecture pass
+(#16) moves them to the new paths and removes this module. Model folders exported before the
+move name ``sparse.models.training.build_model`` in their ``hyperparams.yaml`` and load through
+it too. Importing it imports SpeechBrain; ``sparse.models`` itself does not.
 """
 
 from __future__ import annotations
 
-import logging
-import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import speechbrain as sb
-import torch
-import torch.nn.functional as F
-
-from ..recipe_utils import RecipeError, SkipIncompleteCheckpoints, load_recipe_hparams
-from ..regularization import firing_rate_penalty
-from .anns import ANN, ANN_TYPES
-from .sparch import NEURON_TYPES, SNN
+from ..recipe import sparch
+from ..recipe.sparch import SpArchBrain
+from .build import MODEL_TYPES, build_model, layer_sizes
 
 __all__ = ["MODEL_TYPES", "build_model", "layer_sizes", "SpArchBrain", "run_sparch_recipe"]
 
-logger = logging.getLogger(__name__)
+warnings.warn("sparse.models.training is deprecated: import build_model from sparse.models and "
+              "SpArchBrain, run_sparch_recipe from sparse.recipe.sparch",
+              DeprecationWarning, stacklevel=2)
 
-#: Accepted ``model_type`` values (SpArch's ``--model_type``).
-MODEL_TYPES = tuple(NEURON_TYPES) + tuple(ANN_TYPES)
 
+def run_sparch_recipe(argv: Sequence[str] | None, make_fixture: Callable[[Path], Path],
+                      make_datasets: Callable[[dict, Path], dict], task: str) -> SpArchBrain:
+    """The former signature: one task, named ``task`` in logs (its YAML has no ``task`` key).
 
-def layer_sizes(nb_layers: int, nb_hiddens: int, nb_outputs: int) -> list[int]:
-    """SpArch's ``[nb_hiddens] * (nb_layers - 1) + [nb_outputs]`` (``nb_layers`` incl. readout).
-
-    Examples
-    --------
-    >>> layer_sizes(3, 128, 20)
-    [128, 128, 20]
+    New code calls :func:`sparse.recipe.sparch.run_sparch_recipe` with its tasks.
     """
-    if nb_layers < 2:
-        raise ValueError(f"nb_layers counts the readout and must be >= 2, got {nb_layers}")
-    return [int(nb_hiddens)] * (int(nb_layers) - 1) + [int(nb_outputs)]
-
-
-def build_model(
-    model_type: str,
-    nb_inputs: int,
-    nb_outputs: int,
-    nb_layers: int = 3,
-    nb_hiddens: int = 128,
-    dropout: float = 0.1,
-    normalization: str = "batchnorm",
-    use_bias: bool = False,
-    bidirectional: bool = False,
-    threshold: float = 1.0,
-    backend: str = "reference",
-) -> SNN | ANN:
-    """The ``SNN`` or ``ANN`` of a SpArch ``model_type`` (for ``!apply:`` in recipe YAML).
-
-    Examples
-    --------
-    >>> build_model("RadLIF", 40, 35, nb_hiddens=8).layer_sizes
-    [8, 8, 35]
-    """
-    sizes = layer_sizes(nb_layers, nb_hiddens, nb_outputs)
-    shape = (1, 1, int(nb_inputs))
-    if model_type in NEURON_TYPES:
-        return SNN(shape, sizes, model_type, threshold, dropout, normalization, use_bias,
-                   bidirectional, True, backend)
-    if model_type in ANN_TYPES:
-        return ANN(shape, sizes, model_type, dropout, normalization, use_bias, bidirectional, True)
-    raise ValueError(f"model_type must be one of {MODEL_TYPES}, got {model_type!r}")
-
-
-class _SpArchOptimisers(sb.Brain):
-    """Optimiser and plateau scheduler, below :class:`SkipIncompleteCheckpoints` in the MRO so
-    that the scheduler's checkpoint file is registered, and checked, before recovery."""
-
-    def init_optimizers(self):
-        """Create the optimiser, then the plateau scheduler on it (both checkpointed)."""
-        super().init_optimizers()
-        if self.opt_class is not None:
-            self.lr_scheduler = self.hparams.lr_scheduler(self.optimizer)
-            if self.checkpointer is not None:
-                self.checkpointer.add_recoverable("lr_scheduler", self.lr_scheduler)
-
-
-class SpArchBrain(SkipIncompleteCheckpoints, _SpArchOptimisers):
-    """Brain of the SpArch tasks: utterance classification with an ``SNN`` or ``ANN``.
-
-    Expects ``modules.model``, and in ``hparams``: ``use_regularizers``, ``reg_factor``,
-    ``reg_fmin``, ``reg_fmax``, ``lr_scheduler`` (a partial taking the optimiser) and
-    ``train_logger``.
-    """
-
-    def compute_forward(self, batch, stage):
-        """Class probabilities ``(B, C)`` and firing rates ``(N,)`` (``None`` for ANNs)."""
-        batch = batch.to(self.device)
-        feats, lens = batch.feats
-        return self.modules.model(feats, lengths=lens)
-
-    def compute_objectives(self, predictions, batch, stage):
-        """NLL of the time-averaged softmax (+ rate penalty in training); updates the counters."""
-        probs, rates = predictions
-        labels = batch.label.data.view(-1).to(probs.device)
-        loss = F.nll_loss(torch.log(probs.clamp_min(1e-12)), labels)
-        n = labels.shape[0]
-        self.n_examples += n
-        self.n_correct += int((probs.argmax(dim=-1) == labels).sum())
-        if rates is not None:
-            self.rate_sum += float(rates.detach().mean()) * n
-            if stage == sb.Stage.TRAIN and self.hparams.use_regularizers:
-                # firing_rate_penalty averages over neurons; SpArch sums: multiply by N
-                penalty = firing_rate_penalty(rates, self.hparams.reg_fmin, self.hparams.reg_fmax)
-                loss = loss + self.hparams.reg_factor * penalty * rates.numel()
-        return loss
-
-    def on_fit_batch_end(self, batch, outputs, loss, should_step):
-        """Project the neuron parameters back into their ranges after each optimiser step."""
-        if should_step:
-            self.modules.model.project_parameters_()
-
-    def on_stage_start(self, stage, epoch=None):
-        """Reset the per-stage counters."""
-        self.n_examples, self.n_correct, self.rate_sum = 0, 0, 0.0
-        self.stage_start = time.time()
-
-    def _stats(self, stage_loss: float) -> dict[str, float]:
-        stats = {"loss": stage_loss, "accuracy": self.n_correct / max(self.n_examples, 1)}
-        if self.rate_sum:
-            stats["firing_rate"] = self.rate_sum / max(self.n_examples, 1)
-        stats["seconds"] = round(time.time() - self.stage_start, 2)
-        return stats
-
-    def on_stage_end(self, stage, stage_loss, epoch=None):
-        """Log, step the scheduler on validation accuracy, keep the best checkpoint."""
-        stats = self._stats(stage_loss)
-        if stage == sb.Stage.TRAIN:
-            self.train_stats = stats
-        elif stage == sb.Stage.VALID:
-            lr = self.optimizer.param_groups[0]["lr"]
-            self.lr_scheduler.step(stats["accuracy"])
-            self.hparams.train_logger.log_stats({"epoch": epoch, "lr": lr},
-                                                train_stats=self.train_stats, valid_stats=stats)
-            self.checkpointer.save_and_keep_only(meta={"accuracy": stats["accuracy"]},
-                                                 max_keys=["accuracy"])
-        else:
-            self.hparams.train_logger.log_stats(
-                {"Epoch loaded": self.hparams.epoch_counter.current}, test_stats=stats)
-            self.test_stats = stats
-
-
-def run_sparch_recipe(
-    argv: Sequence[str] | None,
-    make_fixture: Callable[[Path], Path],
-    make_datasets: Callable[[dict, Path], dict],
-    task: str,
-) -> SpArchBrain:
-    """Parse arguments, (generate data,) train and test; the body of every SpArch recipe.
-
-    Parameters
-    ----------
-    argv : sequence of str, optional
-        Command line without the program name (``sys.argv[1:]`` when ``None``).
-    make_fixture : callable
-        ``folder -> data folder``: writes the tiny generated data set of the task.
-    make_datasets : callable
-        ``(hparams, data_folder) -> {"train", "valid", "test"}`` datasets.
-    task : str
-        Name used in log messages.
-
-    Returns
-    -------
-    SpArchBrain
-        The trained brain (``test_stats`` holds the test results).
-    """
-    import sys
-
-    args = list(sys.argv[1:] if argv is None else argv)
-    hparams_file, run_opts, overrides = sb.parse_arguments(args)
-    hparams, fixture_mode = load_recipe_hparams(
-        hparams_file, overrides, use_sample=lambda h: not h.get("data_folder"))
-    if fixture_mode:  # the YAML's sample: block is applied; nothing in the YAML uses data_folder
-        hparams["data_folder"] = str(make_fixture(Path(hparams["fixture_folder"])))
-    sb.create_experiment_directory(experiment_directory=hparams["output_folder"],
-                                   hyperparams_to_save=hparams_file, overrides=overrides)
-    if fixture_mode:
-        logger.warning("%s: no --data_folder given, so this run uses a TINY GENERATED FIXTURE in "
-                       "%s (synthetic data, real layout). Its accuracy means nothing. Pass "
-                       "--data_folder=<path> to train on the real corpus.", task,
-                       hparams["data_folder"])
-    try:
-        datasets = make_datasets(hparams, Path(hparams["data_folder"]))
-    except (FileNotFoundError, KeyError, ValueError) as err:
-        raise RecipeError(
-            f"{task}: cannot read the data in {hparams['data_folder']}: {err}") from err
-    n_params = sum(p.numel() for p in hparams["model"].parameters())
-    logger.info("%s: model %s, %d trainable parameters; %s", task, hparams["model_type"], n_params,
-                {k: len(v) for k, v in datasets.items()})
-    if run_opts.get("test_only") and not hparams["checkpointer"].list_checkpoints():
-        raise RecipeError(f"--test_only needs a trained checkpoint in {hparams['save_folder']}; "
-                          "none found (upstream would test an untrained network)")
-    brain = SpArchBrain(modules=hparams["modules"], opt_class=hparams["opt_class"], hparams=hparams,
-                        run_opts=run_opts, checkpointer=hparams["checkpointer"])
-    brain.fit(hparams["epoch_counter"], datasets["train"], datasets["valid"],
-              train_loader_kwargs=hparams["train_dataloader_opts"],
-              valid_loader_kwargs=hparams["test_dataloader_opts"])
-    brain.evaluate(datasets["test"], max_key="accuracy",
-                   test_loader_kwargs=hparams["test_dataloader_opts"])
-    return brain
-
+    return sparch.run_sparch_recipe(argv, {"": sparch.SpArchTask(task, make_fixture,
+                                                                 make_datasets)})

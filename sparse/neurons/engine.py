@@ -15,7 +15,8 @@ predicate. ``"auto"`` resolves to the first available back-end in
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -24,8 +25,8 @@ from torch import Tensor
 from . import functional as F
 from .state import AdLIFParameters, AdLIFState, ScanResult
 
-__all__ = ["Backend", "BACKENDS", "AUTO_ORDER", "register_backend", "resolve_backend",
-           "check_backend", "adlif", "leaky_integrator"]
+__all__ = ["Backend", "BACKENDS", "AUTO_ORDER", "register_backend", "registered_backend",
+           "resolve_backend", "check_backend", "adlif", "leaky_integrator"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,35 @@ def register_backend(backend: Backend, *, prefer: bool = False) -> None:
             AUTO_ORDER.insert(0, backend.name)
         else:
             AUTO_ORDER.append(backend.name)
+
+
+@contextmanager
+def registered_backend(backend: Backend, *, prefer: bool = False) -> Iterator[Backend]:
+    """Register ``backend`` for the ``with`` block only (benchmarks, experiments, tests).
+
+    On leaving the block, even by an exception, the registry is as it was: the name is
+    removed again, or the back-end it shadowed is back, and :data:`AUTO_ORDER` is unchanged.
+
+    Examples
+    --------
+    >>> with registered_backend(Backend("mine", F.adlif_scan, lambda device: True)):
+    ...     resolve_backend("mine", torch.device("cpu")).name
+    'mine'
+    >>> "mine" in BACKENDS
+    False
+    """
+    shadowed = BACKENDS.get(backend.name)
+    ordered = backend.name in AUTO_ORDER
+    register_backend(backend, prefer=prefer)
+    try:
+        yield backend
+    finally:
+        if shadowed is None:
+            BACKENDS.pop(backend.name, None)
+        else:
+            BACKENDS[backend.name] = shadowed
+        if not ordered and backend.name in AUTO_ORDER:
+            AUTO_ORDER.remove(backend.name)
 
 
 register_backend(

@@ -21,7 +21,9 @@ from torch import Tensor, nn
 
 from .._checks import check_portion, check_positive, check_range, check_rank3
 from . import engine
+from .defaults import BACKEND, POPULATION, READOUT_ALPHA_LIM, SURROGATE
 from .state import AdLIFParameters, AdLIFState, NeuronConstants, ScanResult
+from .surrogate import SURROGATES
 
 __all__ = ["connection_mask", "AdLIFNeurons", "ReadoutLayer", "SpikingNeurons"]
 
@@ -117,16 +119,16 @@ class AdLIFNeurons(nn.Module):
     dt : float
         Step size in ms (e.g. the feature hop, 2 ms at 500 frames/s).
     surrogate : str
-        Surrogate gradient name.
+        Surrogate gradient name (one of :data:`~sparse.neurons.surrogate.SURROGATES`).
     backend : str
-        Engine back-end (``"reference"``, ``"auto"``, ...).
+        Engine back-end (``"auto"``, ``"reference"``, ``"cpu"``, ``"triton"``).
 
     Notes
     -----
     Defaults are those of upstream ``SpikingNeurons`` (dt 10 ms, τw ≤ 350 ms,
-    a ∈ [-0.5, 5], b ≤ 2, uniform, rnn 0.01, lateral), which differ from the
-    layer defaults of :class:`~sparse.MultilayeredSpiking`; the encoders pass
-    every value explicitly.
+    a ∈ [-0.5, 5], b ≤ 2, uniform, rnn 0.01, lateral: the ``POPULATION`` family of
+    :mod:`sparse.neurons.defaults`), which differ from the layer defaults of
+    :class:`~sparse.MultilayeredSpiking`; the encoders pass every value explicitly.
 
     Examples
     --------
@@ -143,16 +145,16 @@ class AdLIFNeurons(nn.Module):
         sfa_portion: float = 0.5,
         rnn_portion: float = 0.01,
         use_lateral_rnn: bool = True,
-        use_normal_init: bool = False,
+        use_normal_init: bool = POPULATION.use_normal_init,
         dropout: float = 0.0,
-        tauu_lim: Sequence[float] = (3.0, 25.0),
-        tauw_lim: Sequence[float] = (30.0, 350.0),
-        a_lim: Sequence[float] = (-0.5, 5.0),
-        b_lim: Sequence[float] = (0.0, 2.0),
-        threshold: float = 1.0,
-        dt: float = 10.0,
-        surrogate: str = "boxcar",
-        backend: str = "auto",
+        tauu_lim: Sequence[float] = POPULATION.tauu_lim,
+        tauw_lim: Sequence[float] = POPULATION.tauw_lim,
+        a_lim: Sequence[float] = POPULATION.a_lim,
+        b_lim: Sequence[float] = POPULATION.b_lim,
+        threshold: float = POPULATION.threshold,
+        dt: float = POPULATION.dt,
+        surrogate: str = SURROGATE,
+        backend: str = BACKEND,
     ) -> None:
         super().__init__()
         if int(num_neurons) < 1:
@@ -169,6 +171,8 @@ class AdLIFNeurons(nn.Module):
             raise ValueError("time constants must be positive: check tauu_lim and tauw_lim")
         self.threshold = float(threshold)
         self.dt = check_positive("dt", dt)
+        if surrogate not in SURROGATES:
+            raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {sorted(SURROGATES)}")
         self.surrogate = surrogate
         self.backend = engine.check_backend(backend)
         self.dropout = nn.Dropout(dropout)
@@ -255,9 +259,6 @@ class AdLIFNeurons(nn.Module):
 #: Upstream SPARSE name of :class:`AdLIFNeurons`.
 SpikingNeurons = AdLIFNeurons
 
-#: SpArch/SPARSE readout decay range: exp(-1/5) .. exp(-1/25).
-READOUT_ALPHA_LIM = (math.exp(-1 / 5), math.exp(-1 / 25))
-
 
 def make_norm(kind: str, features: int) -> nn.Module:
     """``"batchnorm"`` (momentum 0.05) / ``"layernorm"`` / ``"none"`` over the last axis."""
@@ -305,7 +306,7 @@ class ReadoutLayer(nn.Module):
         normalization: str = "batchnorm",
         use_bias: bool = True,
         reduction: str = "sum",
-        backend: str = "auto",
+        backend: str = BACKEND,
         alpha_lim: Sequence[float] = READOUT_ALPHA_LIM,
     ) -> None:
         super().__init__()

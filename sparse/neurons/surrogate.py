@@ -17,7 +17,10 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["SURROGATES", "spike", "surrogate_grad"]
+__all__ = ["FAST_SIGMOID_SLOPE", "SURROGATES", "SURROGATE_IDS", "spike", "surrogate_grad"]
+
+#: Slope of the ``"fast_sigmoid"`` surrogate (every back-end's kernels use this value).
+FAST_SIGMOID_SLOPE = 10.0
 
 
 def boxcar_grad(x: Tensor) -> Tensor:
@@ -25,7 +28,7 @@ def boxcar_grad(x: Tensor) -> Tensor:
     return ((x > -0.5) & (x <= 0.5)).to(x.dtype)
 
 
-def fast_sigmoid_grad(x: Tensor, slope: float = 10.0) -> Tensor:
+def fast_sigmoid_grad(x: Tensor, slope: float = FAST_SIGMOID_SLOPE) -> Tensor:
     """SuperSpike pseudo-derivative ``1 / (1 + slope |x|)^2`` (Zenke & Ganguli, 2018)."""
     return 1.0 / (1.0 + slope * x.abs()) ** 2
 
@@ -40,6 +43,9 @@ SURROGATES: dict[str, Callable[[Tensor], Tensor]] = {
     "fast_sigmoid": fast_sigmoid_grad,
     "triangle": triangle_grad,
 }
+
+#: Numbering of the surrogates inside the compiled kernels (Numba and Triton), which take an int.
+SURROGATE_IDS: dict[str, int] = {"boxcar": 0, "fast_sigmoid": 1, "triangle": 2}
 
 
 def surrogate_grad(x: Tensor, name: str = "boxcar") -> Tensor:

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from sparse.analysis import BANDS, benjamini_hochberg, pac_tests, preferred_phase
+from sparse.analysis.batch import UTTERANCE_FPR
 from sparse.analysis.signals import analytic, bandpass
 from sparse.analysis.synthetic import coupled_signal
 
@@ -66,3 +67,9 @@ def test_independent_noise_false_positive_rate_after_correction(capsys):
     assert family_fp <= ALPHA + 2 * se
     assert raw_group <= ALPHA + 2 * np.sqrt(ALPHA * (1 - ALPHA) / group.size)
     assert raw_utt <= 3 * ALPHA  # liberal by design (see pac_tests), but not broken
+    # the per-utterance rates the report quotes (UTTERANCE_FPR) are these measurements
+    for m, metric in enumerate(("mi", "mvl")):
+        for b, band in enumerate(("delta", "theta", "alpha", "beta")):
+            measured = (per[:, m, :, :, b] < ALPHA).mean()
+            assert measured == pytest.approx(UTTERANCE_FPR[metric][band], abs=0.0015), (
+                metric, band)

@@ -16,7 +16,7 @@ def test_pvalue_has_plus_one_and_counts_ties():
 
 
 def test_pvalue_rejects_nan():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="NaN in PAC statistics"):
         permutation_pvalue(np.array([0.1, np.nan]), np.array(0.2))
 
 

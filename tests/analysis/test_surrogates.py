@@ -3,11 +3,14 @@
 import numpy as np
 import pytest
 
-from sparse.analysis.batch import far_masks, surrogate_shifts
+from sparse.analysis.batch import far_masks, surrogate_shifts, used_min_shifts
 from sparse.analysis.surrogates import (
+    MAX_SHIFT_FRACTION,
+    MinShift,
     admissible_shifts,
     default_min_shift,
     draw_shifts,
+    min_shift,
     surrogate_pac_fft,
     surrogate_pac_loop,
 )
@@ -54,13 +57,22 @@ def test_shifts_respect_minimum_are_distinct_and_seeded():
     assert a.min() >= m and a.max() <= n - m
     every = draw_shifts(100, 1000, 10, np.random.default_rng(0))
     assert np.array_equal(every, admissible_shifts(100, 10))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"min_shift 51 must be in \[1, 50\] for length 100"):
         admissible_shifts(100, 51)
+
+
+def test_minimum_shift_is_one_period_capped_at_a_quarter_and_says_so():
+    assert min_shift(1500, 500.0, 4.0) == MinShift(asked=125, used=125)
+    delta = min_shift(1250, 500.0, 0.5)  # 2 s asked in a 2.5 s series
+    assert delta == MinShift(asked=1000, used=312) and delta.capped
+    assert min_shift(1250, 500.0, 4.0, asked=50) == MinShift(asked=50, used=50)
+    assert min_shift(1250, 500.0, 4.0, asked=900).used == 312  # an explicit value is capped too
+    assert default_min_shift(1500, 500.0, 0.5) == 1500 * MAX_SHIFT_FRACTION
+    assert used_min_shifts(1250, 500.0, [(0.5, 4.0), (13.0, 30.0)], 100).tolist() == [100, 100]
 
 
 def test_far_masks_use_one_period_of_the_lower_band_edge():
     assert default_min_shift(1500, 500.0, 4.0) == 125
-    assert default_min_shift(1500, 500.0, 0.5) == 375  # capped at n // 4
     shifts = surrogate_shifts(1500, 999, np.random.default_rng(1))
     assert shifts[0] == 0 and np.unique(shifts[1:]).size == 999 and shifts[1:].min() >= 1
     far = far_masks(shifts, 1500, 500.0, [(4.0, 8.0), (13.0, 30.0)])

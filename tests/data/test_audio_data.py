@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ def test_parse_hd_name_matches_sparch_rule():
                  "lang-german_speaker-01_trial-0_digit-9.flac"):
         sparch = int(name[-6]) + 10 * (name[5] == "g")
         assert parse_hd_name(name)[0] == sparch
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"not an HD file name .*: 'digit\.flac'"):
         parse_hd_name("digit.flac")
 
 
@@ -50,9 +50,18 @@ def test_hd_fixture_speaker_split(tmp_path):
     assert len(hd_datasets(tmp_path, "test_as_valid")["valid"]) == 20
 
 
+def _speech_commands_preparer():
+    """The Speech Commands recipe's preparer, loaded from its file (sys.path and sys.modules
+    stay as they are)."""
+    spec = importlib.util.spec_from_file_location(
+        "speech_commands_prepare_for_test", RECIPE / "speech_commands_prepare.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_speech_commands_manifests_from_the_preparer(tmp_path):
-    sys.path.insert(0, str(RECIPE))
-    from speech_commands_prepare import prepare_speech_commands
+    prepare_speech_commands = _speech_commands_preparer().prepare_speech_commands
 
     words = ("bed", "cat", "yes")
     make_speech_commands_fixture(tmp_path / "sc", words=words, seconds=0.1)

@@ -34,7 +34,7 @@ def test_bin_boundaries_duplicates_and_binary():
 
 
 def test_bad_units_raise():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"unit ids must be in \[0, 700\), got \[700, 700\]"):
         bin_events([0.1], [700])
 
 
@@ -53,7 +53,7 @@ def test_h5_round_trip_and_speaker_split(tmp_path):
     assert first["feats"].shape == (50, 700) and first["feats"].sum() == 30
     upstream = spike_datasets(tmp_path, "shd", valid_protocol="test_as_valid")
     assert len(upstream["valid"]) == len(upstream["test"]) == 2
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="valid_protocol 'official' is not one of .* for shd"):
         spike_datasets(tmp_path, "shd", valid_protocol="official")
 
 

@@ -19,10 +19,18 @@ SMALL = dict(num_mel_bins=20, auditory_channels=[2], auditory_kernel_size=(7, 5)
 def test_asr_encoder_shapes(dt, steps, padding):
     model = ASREncoder(**SMALL, phoneme_features=9, phoneme_ctc_rate_hz=25, dt=dt,
                        time_padding=padding)
-    out, spikes = model(torch.rand(2, steps, 20))
     t_spk = steps + 8 if padding == "upstream" else steps
     assert model.spike_length(steps) == t_spk
     assert model.pool_size == int(1000 / dt / 25)
+    if t_spk < model.pool_size:  # not one CTC frame: a clear error, not an empty output
+        assert model.output_length(steps) == 0
+        need = model.pool_size - (t_spk - steps)
+        with pytest.raises(ValueError, match=f"input of {steps} frames is shorter than one "
+                                             f"output frame.* at least {need} frames"):
+            model(torch.rand(2, steps, 20))
+        model(torch.rand(2, need, 20))  # the length it names is enough
+        return
+    out, spikes = model(torch.rand(2, steps, 20), return_spikes=True)
     assert out.shape == (2, t_spk // model.pool_size, 9) == (2, model.output_length(steps), 9)
     assert [tuple(s.shape) for s in spikes] == [(2, t_spk, 32), (2, t_spk, 12), (2, t_spk, 10)]
     assert all(torch.all((s == 0) | (s == 1)) for s in spikes)
@@ -31,7 +39,7 @@ def test_asr_encoder_shapes(dt, steps, padding):
 def test_two_conv_stages_and_frequency_stride():
     model = ASREncoder(**dict(SMALL, auditory_channels=[2, 3]), auditory_frequency_stride=[2, 1],
                        dt=2.0)
-    _, spikes = model(torch.rand(1, 30, 20))
+    _, spikes = model(torch.rand(1, 30, 20), return_spikes=True)
     # F1 = (20 - 5)//2 + 1 = 8, F2 = 8 - 5 + 1 = 4 -> 3 * 4 fibres; +8 frames per conv
     assert spikes[0].shape == (1, 46, 12)
     with pytest.raises(ValueError, match="1 or 2 entries"):
@@ -99,13 +107,71 @@ def test_encoder_input_errors():
         MultilayeredSpiking(4, [])
 
 
+def _nan_at(shape: tuple, t: int) -> torch.Tensor:
+    x = torch.rand(shape)
+    x[-1, t, 0] = float("nan")
+    return x
+
+
+@pytest.mark.parametrize("name", ["ASREncoder", "KWSEncoder", "MultilayeredSpiking"])
+def test_integer_and_nan_inputs_are_rejected_by_name(name):
+    if name == "MultilayeredSpiking":
+        model = MultilayeredSpiking(20, [6], [0.5], [0.5], [1.0])
+    else:
+        model = {"ASREncoder": ASREncoder, "KWSEncoder": KWSEncoder}[name](**SMALL, dt=2.0)
+    for dtype in (torch.long, torch.bool):  # spike counts / masks must be converted first
+        with pytest.raises(TypeError, match=f"{name} expects a floating-point tensor, got "
+                                            f"{dtype}; convert it with .float()"):
+            model(torch.ones(2, 40, 20, dtype=dtype))
+    with pytest.raises(ValueError, match=rf"{name} got NaN in its input of shape \(2, 40, 20\)"):
+        model(_nan_at((2, 40, 20), t=39))  # NaN would otherwise silently give no spike
+    model(torch.rand(2, 40, 20))  # the same shape without NaN runs
+
+
+def test_unknown_keyword_arguments_raise_naming_the_key():
+    with pytest.raises(TypeError, match=r"ASREncoder got unknown keyword argument\(s\) "
+                                        r"\['cortex_layer_size'\]; did you mean "
+                                        r"'cortex_layer_sizes'\?"):
+        ASREncoder(**SMALL, cortex_layer_size=[8])  # a YAML typo no longer vanishes
+    with pytest.raises(TypeError, match=r"unknown keyword argument\(s\) \['colour'\]$"):
+        ASREncoder(**SMALL, colour="blue")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'phoneme_features'"):
+        KWSEncoder(**SMALL, phoneme_features=8)  # an ASR-only key is unknown to KWS
+
+
+@pytest.mark.parametrize("padding, channels, lag", [
+    ("upstream", [2], 4), ("same", [2], 0), ("upstream", [2, 2], 8), ("same", [2, 2], 0)])
+def test_spike_lag_is_where_an_input_frame_reaches_the_fibres(padding, channels, lag):
+    model = ASREncoder(**dict(SMALL, auditory_channels=channels), time_padding=padding,
+                       auditory_frequency_stride=[1] * len(channels), dt=2.0).eval()
+    with torch.no_grad():  # every conv passes the kernel's centre frame through
+        for conv in model.nerve.convs:
+            conv.weight.zero_()
+            conv.bias.zero_()
+            conv.weight[:, :, 3, 2] = 1.0
+    feats = torch.zeros(1, 30, 20)
+    feats[0, 10, 12] = 1.0  # one impulse at frame 10
+    currents = model.nerve.currents(feats)[0]  # (T', fibres): non-zero where the frame arrives
+    assert torch.nonzero(currents.abs().sum(-1)).flatten().tolist() == [10 + lag]
+    assert model.nerve.lag == model.spike_lag == lag
+
+
+def test_populations_name_every_spike_train_in_order():
+    model = KWSEncoder(**SMALL, readout_features=3, dt=2.0)
+    pops = model.populations()
+    assert list(pops) == model.population_names == ["nerve", "cortex1", "cortex2"]
+    assert pops["nerve"] is model.nerve.neurons
+    assert [m.num_neurons for m in pops.values()] == [32, 12, 10]
+    assert [s.shape[-1] for s in model(torch.rand(1, 20, 20))[1]] == [32, 12, 10]
+
+
 def test_seeded_construction_and_training_forward_are_deterministic():
     outs = []
     for _ in range(2):
         torch.manual_seed(1234)
         model = ASREncoder(**SMALL, dt=2.0)
         feats = torch.rand(2, 40, 20)
-        outs.append(model(feats)[0])  # train mode: dropout draws from the same seed
+        outs.append(model(feats))  # train mode: dropout draws from the same seed
     assert torch.equal(*outs)
 
 
@@ -138,7 +204,7 @@ kws: !new:sparse.KWSEncoder
 def test_yaml_instantiation():
     hp = load_hyperpyyaml(YAML)
     assert isinstance(hp["model"], ASREncoder) and isinstance(hp["kws"], KWSEncoder)
-    assert hp["model"](torch.rand(1, 50, 20))[0].shape == (1, 2, 6)
+    assert hp["model"](torch.rand(1, 50, 20)).shape == (1, 2, 6)  # a drop-in encoder
 
 
 def test_inside_speechbrain_brain(tmp_path):
@@ -146,8 +212,7 @@ def test_inside_speechbrain_brain(tmp_path):
 
     class Toy(sb.Brain):
         def compute_forward(self, batch, stage):
-            out, _ = self.modules.model(batch.to(self.device))
-            return out
+            return self.modules.model(batch.to(self.device))
 
         def compute_objectives(self, predictions, batch, stage):
             return predictions.pow(2).mean()
@@ -160,7 +225,47 @@ def test_inside_speechbrain_brain(tmp_path):
                 run_opts={"device": "cpu", "noprogressbar": True})
     data = [torch.rand(2, 60, 20) for _ in range(3)]
     before = model.cortex.layers[0].W.weight.detach().clone()
+    with torch.no_grad():  # out of range: only the projection in on_fit_batch_end brings it back
+        model.cortex.layers[0].neurons.tau_u[0] = 100.0
     brain.fit(range(1), data, train_loader_kwargs={"batch_size": None})
     assert not torch.equal(before, model.cortex.layers[0].W.weight)
     tau = model.cortex.layers[0].neurons.tau_u
-    assert tau.min() >= 3 and tau.max() <= 25
+    assert tau.min() >= 3 and tau.max() <= 25  # tau_u[0] would stay near 100 without it
+
+
+def test_the_asr_encoder_returns_its_output_unless_spikes_are_asked():
+    torch.manual_seed(0)
+    model = ASREncoder(**SMALL, phoneme_features=4, dt=2.0).eval()
+    feats = torch.rand(2, 40, 20)
+    out = model(feats)
+    assert isinstance(out, torch.Tensor) and out.shape == (2, 2, 4)
+    again, spikes = model(feats, return_spikes=True)
+    assert torch.equal(again, out) and [s.shape[-1] for s in spikes] == [32, 12, 10]
+    model.return_spikes = True  # the constructor's default, overridable per call
+    assert isinstance(model(feats), tuple) and torch.equal(model(feats, return_spikes=False), out)
+    with pytest.raises(TypeError, match=r"\['return_spike'\]; did you mean 'return_spikes'"):
+        ASREncoder(**SMALL, return_spike=True)
+
+
+def test_encode_with_spikes_serves_both_encoders_wrapped_or_not():
+    from sparse.encoders import encode_with_spikes
+
+    feats = torch.rand(2, 40, 20)
+    for model in (ASREncoder(**SMALL, dt=2.0).eval(),
+                  KWSEncoder(**SMALL, readout_features=3, dt=2.0).eval()):
+        out, spikes = encode_with_spikes(model, feats)
+        assert torch.equal(out, model(feats, return_spikes=True)[0] if isinstance(
+            model, ASREncoder) else model(feats)[0])
+        assert len(spikes) == 3
+        wrapped = torch.nn.DataParallel(model)  # keyword arguments pass through wrappers
+        assert torch.equal(encode_with_spikes(wrapped, feats)[0], out)
+
+
+def test_the_upstream_import_path_keeps_upstreams_tuple():
+    from sparse.encoder_asr import ASREncoder as UpstreamASREncoder
+
+    model = UpstreamASREncoder(**SMALL, phoneme_features=4, dt=2.0).eval()
+    out, spikes = model(torch.rand(1, 40, 20))
+    assert isinstance(model, ASREncoder) and out.shape == (1, 2, 4) and len(spikes) == 3
+    plain = ASREncoder(**SMALL, phoneme_features=4, dt=2.0)
+    assert plain.load_state_dict(model.state_dict()).missing_keys == []

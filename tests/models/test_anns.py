@@ -20,9 +20,9 @@ def test_shapes_and_distribution(ann_type):
 
 
 def test_mlp_cannot_be_bidirectional_and_unknown_type():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="MLP layer cannot be bidirectional"):
         ANN((1, 1, 3), [4, 2], ann_type="MLP", bidirectional=True)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="invalid ann_type 'LSTM'"):
         ANN((1, 1, 3), [4, 2], ann_type="LSTM")
 
 
@@ -61,3 +61,4 @@ def test_bidirectional_uses_one_set_of_weights():
     assert out.shape == (2, 8, 8)
     assert torch.allclose(out[..., :4], uni(x))
     assert torch.allclose(out[..., 4:], uni(x.flip(1)).flip(1))
+

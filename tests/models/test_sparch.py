@@ -12,6 +12,7 @@ from sparse.models.sparch import (
     A_LIM,
     ALPHA_LIM,
     SNN,
+    AdLIFLayer,
     LIFLayer,
     RadLIFLayer,
     RLIFLayer,
@@ -55,7 +56,7 @@ def traces(layer, x):
 
 
 def test_adlif_hand_computed_steps():
-    layer = identity_layer(adLIFLayer, 1)
+    layer = identity_layer(AdLIFLayer, 1)
     set_params(layer, alpha=[0.9], beta=[0.97], a=[0.5], b=[1.0])
     x = torch.full((1, 3, 1), 15.0)
     out = traces(layer, x)
@@ -66,7 +67,7 @@ def test_adlif_hand_computed_steps():
     assert layer.spikes(x)[0, :, 0].tolist() == [1.0, 1.0, 1.0]
 
 
-@pytest.mark.parametrize("cls", [LIFLayer, RLIFLayer, adLIFLayer, RadLIFLayer])
+@pytest.mark.parametrize("cls", [LIFLayer, RLIFLayer, AdLIFLayer, RadLIFLayer])
 def test_each_type_matches_reference(cls):
     torch.manual_seed(1)
     n, steps = 3, 12
@@ -109,7 +110,7 @@ def test_orthogonal_init_and_ranges():
 
 
 def test_projection_unsticks_parameters():
-    layer = identity_layer(adLIFLayer, 2)
+    layer = identity_layer(AdLIFLayer, 2)
     x = torch.rand(2, 20, 2) * 4
     with torch.no_grad():
         layer.alpha.fill_(1.5)  # outside the range: the clamp's gradient is zero here
@@ -120,6 +121,13 @@ def test_projection_unsticks_parameters():
     assert torch.allclose(layer.alpha, torch.full((2,), ALPHA_LIM[1]))
     traces(layer, x).u.sum().backward()
     assert torch.all(layer.alpha.grad != 0)
+
+
+def test_upstream_layer_name_and_the_one_backend_default():
+    assert adLIFLayer is AdLIFLayer  # SpArch's spelling keeps working
+    model = SNN((1, 1, 3), [4, 4, 2], neuron_type="adLIF")
+    assert all(isinstance(layer, AdLIFLayer) for layer in model.snn[:-1])
+    assert [layer.backend for layer in model.snn] == ["auto"] * 3  # as every sparse module
 
 
 def test_zero_initial_state_is_deterministic():
@@ -169,8 +177,9 @@ def test_rates_are_measured_before_dropout():
     torch.manual_seed(0)
     _, rates = model(x)
     layer = model.snn[0]
-    assert torch.allclose(rates, layer.spikes(x).mean(dim=(0, 1)))
-    assert rates.max() <= 1.0
+    assert model.dt == 10.0  # ms: rates in Hz are spikes per step times 100
+    assert torch.allclose(rates, layer.spikes(x).mean(dim=(0, 1)) * 100.0)
+    assert rates.max() <= 100.0  # one spike per step
 
 
 def test_readme_snippet_and_errors():
@@ -186,8 +195,10 @@ def test_readme_snippet_and_errors():
                       bidirectional=False, use_readout_layer=False)
     y, firing_rates = model(x)
     assert y.shape == (4, 100, 10) and firing_rates.shape == (266,)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="invalid neuron_type 'Izhikevich'"):
         SNN((1, 1, 3), [4, 2], neuron_type="Izhikevich")
+    with pytest.raises(ValueError, match="needs a hidden layer"):
+        SNN((1, 1, 3), [2])
     assert SNN((2, 5, 4, 3), [4, 2])(torch.rand(2, 5, 4, 3))[0].shape == (2, 2)
 
 
@@ -208,3 +219,32 @@ def test_paper_config_parameter_counts():
     assert count(SNN((1, 1, 700), [128, 128, 20], "RadLIF")) == 142_908
     assert count(SNN((1, 1, 40), [128, 128, 35], "RadLIF")) == 60_393
     assert math.isclose(ALPHA_LIM[0], math.exp(-0.2))
+
+
+def _spikes_per_step(model: SNN, x: torch.Tensor) -> torch.Tensor:
+    """Each spiking neuron's spikes per step, from the layers' own spikes (before dropout)."""
+    rates = []
+    for layer in model.snn[:-1]:
+        s = layer.spikes(x)
+        rates.append(s.mean(dim=(0, 1)))
+        x = layer.drop(s)
+    return torch.cat(rates)
+
+
+@pytest.mark.parametrize("dt", [14.0, 56.0, 10.0])
+def test_rates_in_hz_and_the_penalty_of_sparch_unchanged(dt):
+    """SpArch penalises spikes per step with bounds 0.01 and 0.5 (sums over neurons); in Hz,
+    with the bounds the YAMLs derive from dt, the value is the same on a fixed batch."""
+    from sparse.regularization import sparch_rate_penalty
+
+    torch.manual_seed(0)
+    model = SNN((4, 30, 6), [16, 12, 3], "RadLIF", normalization="none", dt=dt).eval()
+    x = torch.rand(4, 30, 6) * torch.linspace(0.0, 200.0, 6)  # some neurons silent, some busy
+    _, rates_hz = model(x)
+    per_step = _spikes_per_step(model, x)
+    assert torch.allclose(rates_hz, per_step * 1000.0 / dt)
+    assert model.population_names == ["layer1", "layer2"] and model.population_sizes == [16, 12]
+    before = torch.relu(0.01 - per_step).sum() + torch.relu(per_step - 0.5).sum()
+    assert (per_step < 0.01).any() and (per_step > 0.5).any()  # both terms count
+    after = sparch_rate_penalty(rates_hz, 0.01 * 1000 / dt, 0.5 * 1000 / dt, dt)
+    assert torch.allclose(after, before, rtol=1e-6, atol=0)

@@ -16,7 +16,7 @@ import torch
 
 from sparse.neurons import engine
 from sparse.neurons import functional as F
-from sparse.neurons.backends import cpu, leaky
+from sparse.neurons.backends import cpu, cpu_compiled, leaky
 from sparse.neurons.backends.testing import (
     SURROGATE_NAMES,
     compare,
@@ -93,9 +93,12 @@ def test_every_surrogate_float64_tight(surrogate):
 
 
 def test_partial_requires_grad():
-    """Only x, or only the parameters, require grad (inference-like and frozen-input cases)."""
+    """Only x, or only the parameters, require grad (inference-like and frozen-input cases).
+
+    float64: recurrent float32 spikes may differ at rounding distance of the threshold.
+    """
     gen = torch.Generator().manual_seed(5)
-    case = make_case(gen, batch=2, steps=9, n=5, recurrent=True)
+    case = make_case(gen, batch=2, steps=9, n=5, recurrent=True, dtype=torch.float64)
     x = case.x.detach().requires_grad_()
     ref = F.adlif_scan(x, case.params(), case.V)
     got = SCAN(x, case.params(), case.V)
@@ -114,13 +117,15 @@ def test_partial_requires_grad():
 
 def test_no_grad_path_matches_and_records_nothing():
     gen = torch.Generator().manual_seed(9)
-    case = make_case(gen, batch=2, steps=12, n=4, recurrent=True, with_state=True, traces=True)
+    case = make_case(gen, batch=2, steps=12, n=4, recurrent=True, with_state=True, traces=True,
+                     dtype=torch.float64)
     with torch.no_grad():
         ref = F.adlif_scan(case.x, case.params(), case.V, AdLIFState(*case.state),
                            return_traces=True)
         got = SCAN(case.x, case.params(), case.V, AdLIFState(*case.state), return_traces=True)
-    assert torch.equal(got.spikes, ref.spikes) and torch.equal(got.u, ref.u)
-    assert got.spikes.grad_fn is None
+    assert torch.equal(got.spikes, ref.spikes)
+    torch.testing.assert_close(got.u, ref.u, rtol=1e-12, atol=1e-12)  # recurrent sum order
+    assert got.spikes.grad_fn is None and got.u.grad_fn is None
 
 
 def test_zero_steps_and_bad_arguments():
@@ -138,15 +143,17 @@ def test_zero_steps_and_bad_arguments():
 
 @pytest.mark.parametrize("rnn", [0.0, 0.5])
 def test_module_parameters_get_reference_gradients(rnn):
+    """float64, so that recurrent spikes are exact (float32: rounding may decide one)."""
     torch.manual_seed(0)
-    layer = AdLIFNeurons(24, sfa_portion=0.5, rnn_portion=rnn, use_lateral_rnn=False, dt=2.0)
-    x = torch.rand(3, 40, 24) * 2
+    layer = AdLIFNeurons(24, sfa_portion=0.5, rnn_portion=rnn, use_lateral_rnn=False,
+                         dt=2.0).double()
+    x = torch.rand(3, 40, 24, dtype=torch.float64) * 2
     results = {}
     for backend in ("reference", "cpu"):
         layer.backend = backend
         layer.zero_grad()
         spikes = layer(x)
-        (spikes * torch.linspace(-1, 1, 24)).sum().backward()
+        (spikes * torch.linspace(-1, 1, 24, dtype=torch.float64)).sum().backward()
         results[backend] = (spikes, {k: p.grad.clone() for k, p in layer.named_parameters()})
     assert torch.equal(results["cpu"][0], results["reference"][0])
     for name, g in results["reference"][1].items():
@@ -208,13 +215,20 @@ def test_non_binary_initial_spikes_reach_the_recurrent_current(variant):
     compare(case, SCAN)
 
 
-def test_wide_recurrent_layer_many_steps():
-    """Sizes where the compiled loop's summation order differs most from the matrix product."""
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("variant", ["sparse", "sparch"])
+def test_wide_recurrent_layer_many_steps(variant, dtype):
+    """Sizes where the compiled loop's summation order differs most from the matrix product.
+
+    float64: spikes exact. float32: a row may part from the reference only at a spike
+    within rounding of the threshold (``compare``). Stable dynamics: with SpArch's
+    unstable couplings (a < -(1 - beta)) |u| reaches 1e12 in 80 steps and float32
+    rounding, amplified as fast, decides spikes 0.08 away from the threshold.
+    """
     gen = torch.Generator().manual_seed(12)
-    for variant in ("sparse", "sparch"):
-        case = make_case(gen, batch=4, steps=80, n=96, variant=variant, recurrent=True,
-                         with_state=True, traces=True)
-        compare(case, SCAN)
+    case = make_case(gen, batch=4, steps=80, n=96, variant=variant, recurrent=True,
+                     with_state=True, traces=True, dtype=dtype, stable=True)
+    compare(case, SCAN)
 
 
 def test_broken_numba_falls_back_to_the_eager_loop(monkeypatch):
@@ -227,7 +241,7 @@ def test_broken_numba_falls_back_to_the_eager_loop(monkeypatch):
     monkeypatch.setitem(sys.modules, "sparse.neurons.backends.cpu_kernels", None)
     monkeypatch.delattr(backends, "cpu_kernels", raising=False)
     monkeypatch.setattr(cpu, "USE_COMPILED", True)
-    cpu._load_kernels.cache_clear()
+    cpu_compiled.load_kernels.cache_clear()
     try:
         with pytest.warns(RuntimeWarning, match="eager loop"):
             assert cpu.compiled_kernels(torch.zeros(1, 2, 3), 1.0) is None
@@ -235,33 +249,45 @@ def test_broken_numba_falls_back_to_the_eager_loop(monkeypatch):
         compare(make_case(gen, batch=2, steps=5, n=4, recurrent=True), SCAN)
     finally:
         monkeypatch.undo()
-        cpu._load_kernels.cache_clear()
+        cpu_compiled.load_kernels.cache_clear()
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_child_forked_after_the_loops_ran_still_computes(cpu_path):
-    """GNU OpenMP threads do not survive a fork: Numba would end the child with SIGTERM."""
+    """GNU OpenMP threads do not survive a fork: Numba would end the child with SIGTERM.
+
+    The parent runs the loops on two threads (Numba's threading layer starts); the child,
+    asking for two threads too, runs the compiled loops on one, with a warning.
+    """
     gen = torch.Generator().manual_seed(5)
     case = make_case(gen, batch=3, steps=9, n=6, recurrent=True, with_state=True)
-    compare(case, SCAN)  # the parent runs the loops first
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        compare(case, SCAN)  # the parent runs the loops first
+    finally:
+        torch.set_num_threads(previous)
+    launched = cpu_path == "compiled" and cpu_compiled._LAUNCH_PID is not None
     pid = os.fork()
     if pid == 0:  # child: report through the exit status only
         status = 1
         try:
-            torch.set_num_threads(1)
+            torch.set_num_threads(2)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 compare(case, SCAN)
             import numba
 
-            forked_omp = cpu_path == "compiled" and numba.threading_layer() == "omp"
+            forked_omp = launched and numba.threading_layer() == "omp"
             warned = any("forked" in str(w.message) for w in caught)
             status = 0 if warned == forked_omp else 3
+            if forked_omp and cpu_compiled.planned_threads(3) != 1:
+                status = 4
         finally:
             os._exit(status)
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status), f"child ended by signal {os.WTERMSIG(status)}"
-    assert os.WEXITSTATUS(status) == 0, "child computed wrong values or did not warn"
+    assert os.WEXITSTATUS(status) == 0, "child computed wrong values, did not warn, or planned >1"
 
 
 def test_numba_compiler_debug_logs_stay_out_of_debug_log_files(cpu_path):
@@ -275,7 +301,7 @@ def test_numba_compiler_debug_logs_stay_out_of_debug_log_files(cpu_path):
     try:
         root.setLevel(logging.DEBUG)
         numba_logger.setLevel(logging.NOTSET)  # as in a fresh process
-        cpu._load_kernels.cache_clear()
+        cpu_compiled.load_kernels.cache_clear()
         assert cpu.compiled_kernels(torch.zeros(1, 2, 3), 1.0) is not None
         assert logging.getLogger("numba.core.ssa").getEffectiveLevel() >= logging.WARNING
     finally:
@@ -291,7 +317,7 @@ def test_concurrent_python_threads_get_the_same_results():
     case = make_case(gen, batch=4, steps=30, n=24, recurrent=True)
     x, p, V = case.x.detach(), case.params(), case.V.detach()
     p = AdLIFParameters(*(t.detach() for t in p[:4]), p.threshold)
-    expected = F.adlif_scan(x, p, V).spikes
+    expected = SCAN(x, p, V).spikes  # one thread; the oracle comparison is done elsewhere
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda _: SCAN(x, p, V).spikes, range(8)))
     assert all(torch.equal(r, expected) for r in results)

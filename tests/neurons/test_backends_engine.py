@@ -66,7 +66,7 @@ def test_package_imports_and_runs_without_triton(monkeypatch):
     assert engine.resolve_backend("auto", torch.device("cpu")).name == "cpu"
     out = engine.adlif(torch.rand(1, 4, 3), AdLIFNeurons(3).scan_parameters(), backend="auto")
     assert out.spikes.shape == (1, 4, 3)
-    with pytest.raises(ImportError):
+    with pytest.raises(ImportError, match="triton"):
         fresh._triton_adlif()
 
 
@@ -85,3 +85,30 @@ def test_auto_order_puts_triton_then_cpu_before_reference():
     order = engine.AUTO_ORDER
     assert order.index("triton") < order.index("cpu") < order.index("reference")
     assert engine.resolve_backend("auto", torch.device("cpu")).name == "cpu"
+
+
+def _registry():
+    return dict(engine.BACKENDS), list(engine.AUTO_ORDER)
+
+
+def test_registered_backend_lives_for_the_block_only():
+    before = _registry()
+    mine = Backend("mine", _boom, lambda device: True)
+    with engine.registered_backend(mine, prefer=True) as got:
+        assert got is mine and engine.BACKENDS["mine"] is mine
+        assert engine.resolve_backend("auto", torch.device("cpu")) is mine
+    assert _registry() == before
+    with pytest.raises(KeyError, match="raised inside"):
+        with engine.registered_backend(mine):
+            raise KeyError("raised inside")
+    assert _registry() == before
+
+
+def test_registered_backend_may_shadow_one_and_gives_it_back():
+    before = _registry()
+    shadow = Backend("cpu", _boom, lambda device: True)
+    with engine.registered_backend(shadow):
+        assert engine.resolve_backend("cpu", torch.device("cpu")) is shadow
+        assert engine.AUTO_ORDER == before[1]  # a known name keeps its place
+    assert _registry() == before
+    assert engine.BACKENDS["cpu"] is not shadow

@@ -1,11 +1,13 @@
 """SPARSE neuron modules: constraints, masks as buffers, gradients, errors."""
 
+import inspect
 import math
 
 import pytest
 import torch
 
-from sparse import AdLIFNeurons, MultilayeredSpiking, ReadoutLayer
+from sparse import AdLIFNeurons, KWSEncoder, MultilayeredSpiking, ReadoutLayer, SpikingFCLayer
+from sparse.encoders.frontend import SpikingFrontEnd
 from sparse.neurons.modules import connection_mask
 
 
@@ -24,9 +26,20 @@ def test_effective_parameters_respect_ranges_and_a_bound():
     bound = (c.tau_w - c.tau_u) ** 2 / (4 * c.tau_u * c.tau_w) - 1e-5
     assert torch.all(c.a <= torch.clamp(bound, max=5.0) + 1e-6)
     assert torch.all(c.a >= -0.5)
-    # a at the bound gives a non-negative discriminant: real eigenvalues
-    alpha, beta = torch.exp(-2 / c.tau_u), torch.exp(-2 / c.tau_w)
-    assert torch.all(torch.isfinite(alpha)) and torch.all(beta < 1)
+    at_bound = torch.isclose(c.a, bound)
+    assert at_bound.sum() > 10  # most raw a were above it
+    # the sub-threshold system tau_u u' = -u - w, tau_w w' = a u - w has real eigenvalues
+    # (no oscillation), and only just: a little above the bound they turn complex
+    assert _eigenvalues(c.tau_u, c.tau_w, c.a).imag.abs().max() == 0
+    beyond = _eigenvalues(c.tau_u, c.tau_w, c.a + 1e-3)
+    assert (beyond.imag.abs().amax(-1) > 0)[at_bound].all()
+
+
+def _eigenvalues(tau_u, tau_w, a):
+    """Eigenvalues ``(N, 2)`` of ``[[-1/tau_u, -1/tau_u], [a/tau_w, -1/tau_w]]`` (float64)."""
+    tau_u, tau_w, a = (t.detach().double() for t in (tau_u, tau_w, a))
+    rows = (torch.stack([-1 / tau_u, -1 / tau_u], -1), torch.stack([a / tau_w, -1 / tau_w], -1))
+    return torch.linalg.eigvals(torch.stack(rows, -2))
 
 
 def test_a_bound_by_hand():
@@ -134,9 +147,8 @@ def test_readout_is_deterministic_in_eval_and_sums_softmax():
     ],
 )
 def test_neuron_argument_errors(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        neurons = AdLIFNeurons(4, **kwargs)
-        neurons(torch.rand(1, 2, 4))
+    with pytest.raises(ValueError, match=match):  # at construction, not at the first call
+        AdLIFNeurons(4, **kwargs)
 
 
 def test_wrong_rank_and_width_raise():
@@ -145,3 +157,29 @@ def test_wrong_rank_and_width_raise():
         neurons(torch.rand(2, 4))
     with pytest.raises(ValueError, match="expected 4 input features"):
         neurons(torch.rand(1, 3, 5))
+
+
+def _defaults(cls, prefix: str = "") -> dict:
+    names = ("tauu_lim", "tauw_lim", "a_lim", "b_lim", "use_normal_init", "threshold")
+    params = inspect.signature(cls).parameters
+    return {n: params[prefix + n].default for n in names} | {"dt": params["dt"].default}
+
+
+def test_neuron_defaults_per_family_are_upstream_spec():
+    """SPEC §1.2 (SpikingNeurons), §1.4-1.5 (layers), §2.1 (encoders): three sets on purpose."""
+    population = dict(tauu_lim=(3, 25), tauw_lim=(30, 350), a_lim=(-0.5, 5), b_lim=(0, 2),
+                      use_normal_init=False, threshold=1, dt=10)
+    cortex = dict(tauu_lim=(3, 25), tauw_lim=(30, 500), a_lim=(0, 5), b_lim=(0, 1.25),
+                  use_normal_init=True, threshold=1, dt=1)
+    encoder = dict(population, dt=1)
+    assert _defaults(AdLIFNeurons) == population
+    assert _defaults(SpikingFCLayer) == _defaults(MultilayeredSpiking) == cortex
+    assert _defaults(SpikingFrontEnd, "adlif_") == encoder  # ASREncoder and KWSEncoder's
+    model = KWSEncoder(num_mel_bins=20, auditory_channels=[2], cortex_layer_sizes=[4],
+                       cortex_feedforward_portions=[1], cortex_sfa_portions=[1],
+                       cortex_rnn_portions=[0], readout_features=3)
+    cortex_neurons = model.cortex.layers[0].neurons
+    assert (cortex_neurons.tauw_lim, cortex_neurons.a_lim, cortex_neurons.dt) == (
+        (30, 350), (-0.5, 5), 1)
+    layer = AdLIFNeurons(3)
+    assert (layer.tauw_lim, layer.a_lim, layer.dt) == ((30, 350), (-0.5, 5), 10)

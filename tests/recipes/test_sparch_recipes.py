@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
+
+from sparse.recipe import RecipeError
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["--nb_epochs=1", "--nb_hiddens=8", "--noprogressbar", "--device=cpu"]
 
 
-def load_main(script: Path):
-    """Import a recipe script under a unique module name (they are all run_training.py)."""
-    sys.path.insert(0, str(script.parent))
+def load_main(script: Path, monkeypatch):
+    """Import a recipe script under a unique module name (not kept in ``sys.modules``).
+
+    Its folder is on ``sys.path`` for this test only: ``run_sparch.py`` imports the Speech
+    Commands preparer next to it.
+    """
+    monkeypatch.syspath_prepend(str(script.parent))
     name = f"recipe_{script.parent.name}_{script.stem}"
     spec = importlib.util.spec_from_file_location(name, script)
     module = importlib.util.module_from_spec(spec)
@@ -24,17 +29,18 @@ def load_main(script: Path):
 
 CASES = [
     ("SHD/run_training.py", "shd_train.yaml", ["--model_type=RadLIF", "--nb_steps=20",
-                                                "--use_regularizers=True"]),
+                                               "--use_regularizers=True"]),
     ("SSC/run_training.py", "ssc_train.yaml", ["--model_type=LIF", "--nb_steps=10",
-                                                "--bidirectional=True"]),
+                                               "--bidirectional=True"]),
     ("HD/run_training.py", "hd_train.yaml", ["--model_type=adLIF"]),
     ("SpeechCommands/run_sparch.py", "speech_commands_sparch.yaml", ["--model_type=GRU"]),
 ]
 
 
-@pytest.mark.parametrize("script,yaml,extra", CASES, ids=[c[0].split("/")[0] for c in CASES])
-def test_recipe_runs_on_its_fixture(script, yaml, extra, tmp_path):
-    main = load_main(ROOT / "recipes" / script)
+@pytest.mark.slow
+@pytest.mark.parametrize("script,yaml,extra", CASES, ids=["SHD", "SSC", "HD", "SpeechCommands"])
+def test_recipe_runs_on_its_fixture(script, yaml, extra, tmp_path, monkeypatch):
+    main = load_main(ROOT / "recipes" / script, monkeypatch)
     out = tmp_path / "out"
     brain = main([str(ROOT / "hparams" / yaml), f"--output_folder={out}", *SMALL, *extra])
     assert 0.0 <= brain.test_stats["accuracy"] <= 1.0
@@ -44,9 +50,20 @@ def test_recipe_runs_on_its_fixture(script, yaml, extra, tmp_path):
     assert any((out / "save").glob("CKPT+*/lr_scheduler.ckpt"))
 
 
-def test_resume_sets_a_torn_scheduler_checkpoint_aside(tmp_path, plant_torn_checkpoint):
+def test_a_corpus_script_refuses_the_yaml_of_another_corpus(tmp_path, monkeypatch):
+    main = load_main(ROOT / "recipes" / "SHD" / "run_training.py", monkeypatch)
+    out = tmp_path / "out"
+    with pytest.raises(RecipeError, match=r"ssc_train\.yaml: task must be one of shd, "
+                                          r"got 'ssc'"):
+        main([str(ROOT / "hparams" / "ssc_train.yaml"), f"--output_folder={out}"])
+    assert not out.exists()  # the save folder the YAML made is removed again
+
+
+@pytest.mark.slow
+def test_resume_sets_a_torn_scheduler_checkpoint_aside(tmp_path, plant_torn_checkpoint,
+                                                       monkeypatch):
     """The scheduler is registered last (in ``init_optimizers``); its file is checked too."""
-    main = load_main(ROOT / "recipes" / "HD" / "run_training.py")
+    main = load_main(ROOT / "recipes" / "HD" / "run_training.py", monkeypatch)
     out = tmp_path / "out"
     small = [arg for arg in SMALL if not arg.startswith("--nb_epochs")]
     args = [str(ROOT / "hparams" / "hd_train.yaml"), f"--output_folder={out}", *small,
@@ -56,3 +73,40 @@ def test_resume_sets_a_torn_scheduler_checkpoint_aside(tmp_path, plant_torn_chec
     main([*args, "--nb_epochs=2"])
     assert not torn.exists() and (out / "save" / f"incomplete-{torn.name}").is_dir()
     assert "epoch: 2" in (out / "train_log.txt").read_text()
+
+
+@pytest.mark.parametrize("bounds", ["hz", "per_step"])
+def test_the_brains_penalty_is_sparchs_and_rates_are_logged_in_hz(bounds):
+    """Loss = NLL + reg_factor * SpArch's per-step penalty; the Speech Commands SpArch YAML's
+    per-step bounds (reg_fmin, reg_fmax) still give the same loss until it moves to Hz."""
+    from types import SimpleNamespace
+
+    import speechbrain as sb
+    import torch
+    import torch.nn.functional as F
+
+    from sparse.models import build_model
+    from sparse.recipe.sparch import SpArchBrain
+
+    torch.manual_seed(0)
+    dt = 14.0
+    model = build_model("RadLIF", 6, 3, nb_hiddens=16, normalization="none", dt=dt).eval()
+    x = torch.rand(4, 30, 6) * torch.linspace(0.0, 200.0, 6)
+    labels = torch.tensor([0, 1, 2, 1])
+    hparams = {"use_regularizers": True, "reg_factor": 0.5}
+    hparams.update({"reg_fmin_hz": 10.0 / dt, "reg_fmax_hz": 500.0 / dt} if bounds == "hz"
+                   else {"reg_fmin": 0.01, "reg_fmax": 0.5})
+    brain = SpArchBrain(modules={"model": model}, hparams=hparams,
+                        run_opts={"device": "cpu", "noprogressbar": True})
+    brain.on_stage_start(sb.Stage.TRAIN)
+    probs, rates_hz = model(x)
+    loss = brain.compute_objectives((probs, rates_hz), SimpleNamespace(
+        label=SimpleNamespace(data=labels)), sb.Stage.TRAIN)
+    per_step = rates_hz.detach() * dt / 1000.0
+    sparch = torch.relu(0.01 - per_step).sum() + torch.relu(per_step - 0.5).sum()
+    assert sparch > 0
+    nll = F.nll_loss(torch.log(probs.clamp_min(1e-12)), labels)
+    assert torch.allclose(loss, nll + 0.5 * sparch, rtol=1e-6)
+    logged = brain.rate_meter.summary(prefix="rate_hz_")
+    assert list(logged) == ["rate_hz_layer1", "rate_hz_layer2"]
+    assert logged["rate_hz_layer1"] == pytest.approx(float(rates_hz[:16].detach().mean()))

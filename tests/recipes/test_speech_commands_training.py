@@ -102,6 +102,7 @@ def test_analysis_of_the_short_run(trained):
     assert proc.returncode == 0, proc.stderr[-3000:]
     analysis = trained / "analysis"
     assert (analysis / "pac_significance.txt").is_file()
+    assert "\ntotal " in (analysis / "efficiency.txt").read_text()  # operations and energy
     assert len(list(analysis.glob("*.png"))) >= 5
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sparse.recipe_utils import checkpoint_is_complete, run_recipe
+from sparse.recipe import checkpoint_is_complete, run_recipe
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "recipes" / "TIMIT" / "run_training.py"
@@ -91,6 +91,7 @@ def run_in_process(argv: list[str], capsys) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_end_to_end_and_same_seed_same_dev_per(sample_slice, tmp_path, capsys):
     outs = [tmp_path / "a", tmp_path / "b"]
     for out in outs:
@@ -99,7 +100,7 @@ def test_end_to_end_and_same_seed_same_dev_per(sample_slice, tmp_path, capsys):
     first = outs[0]
     assert list((first / "save").glob("CKPT+*/model.ckpt")), "no checkpoint saved"
     assert len(valid_values(first / "train_log.txt", "PER")) == 1
-    assert "rate_cortex3" in (first / "train_log.txt").read_text()
+    assert "rate_hz_cortex3" in (first / "train_log.txt").read_text()
     assert "PER" in (first / "test_per.txt").read_text()
     assert (first / "save" / "label_encoder.txt").is_file()
     for key in ("PER", "loss"):
@@ -108,6 +109,7 @@ def test_end_to_end_and_same_seed_same_dev_per(sample_slice, tmp_path, capsys):
         )
 
 
+@pytest.mark.slow
 def test_resume_sets_a_torn_checkpoint_aside(sample_slice, tmp_path, capsys, plant_torn_checkpoint):
     """A newer checkpoint whose optimizer file was cut short by a kill is not loaded."""
     out = tmp_path / "run"
@@ -139,6 +141,7 @@ def _manifest_with(folder: Path, tmp: Path, change) -> Path:
         ("missing_audio", r"audio file of '.*' not found"),
         ("corrupt_audio", r"corrupt or unreadable"),
         ("corrupt_audio_late", r"cannot read audio file .*broken\.flac"),
+        ("truncated_audio", r"audio file of '.*' is corrupt or unreadable: .*cut\.flac"),
         ("unknown_phone", r"unknown phone label\(s\) \['xx'\]"),
         ("unknown_key", r"no_such_key"),
         ("wrong_type", r"--lr='fast'.*expected float"),
@@ -157,10 +160,14 @@ def test_user_errors_give_one_clear_message(case, pattern, sample_slice, tmp_pat
     else:
         broken = tmp_path / "broken.flac"
         broken.write_bytes(b"fLaC" + b"\x00" * 64)
+        cut = tmp_path / "cut.flac"  # a real FLAC whose end is lost: the header reads fine
+        data = next((SAMPLE / "audio" / "train").glob("*.flac")).read_bytes()
+        cut.write_bytes(data[: len(data) // 2])
         changes = {
             "missing_audio": lambda e: e.update(wav="{data_root}/audio/nope.flac"),
             "corrupt_audio": lambda e: e.update(wav=str(broken)),
             "corrupt_audio_late": lambda e: e.update(wav=str(broken)),
+            "truncated_audio": lambda e: e.update(wav=str(cut)),
             "unknown_phone": lambda e: e.update(phn="sil xx sil"),
         }
         folder = _manifest_with(sample_slice, tmp_path, changes[case])
@@ -170,6 +177,74 @@ def test_user_errors_give_one_clear_message(case, pattern, sample_slice, tmp_pat
     assert code == 2
     assert re.search(pattern, err), err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_several_bad_files_are_all_named_before_training(sample_slice, tmp_path, capsys):
+    folder = tmp_path / "manifests"
+    shutil.copytree(sample_slice, folder)
+    for split in ("train", "test"):
+        manifest = json.loads((folder / f"{split}.json").read_text())
+        manifest[next(iter(manifest))]["wav"] = f"{{data_root}}/audio/{split}-nope.flac"
+        (folder / f"{split}.json").write_text(json.dumps(manifest))
+    code, err = run_in_process(slice_args(folder, tmp_path / "out"), capsys)
+    assert code == 2 and "Traceback" not in err
+    assert re.search(r"train\.json: audio file of '.*' not found: .*train-nope\.flac", err), err
+    assert re.search(r"test\.json: audio file of '.*' not found: .*test-nope\.flac", err), err
+    assert not (tmp_path / "out" / "save" / "CKPT.yaml").exists()
+
+
+@pytest.mark.slow
+def test_saved_hyperparams_record_the_sample_block_and_overrides(tmp_path, capsys):
+    """A sample-mode run (no data folder) saves the values it ran with, not the file's own."""
+    out = tmp_path / "sample_run"
+    argv = [str(HPARAMS), f"--output_folder={out}", "--debug", "--debug_batches=1",
+            "--debug_epochs=1", *TINY, "--lr=0.0123"]
+    code, err = run_in_process(argv, capsys)
+    assert code == 0, err
+    saved = yaml.safe_load(
+        re.sub(r"!\S+", "", (out / "hyperparams.yaml").read_text())  # tags are not plain YAML
+    )
+    plain = yaml.safe_load(re.sub(r"!\S+", "", HPARAMS.read_text()))
+    for key in ("number_of_epochs", "augment"):  # from the sample block
+        assert saved[key] == plain["sample"][key], key
+    assert saved["lr"] == 0.0123 and saved["batch_size"] == 2  # the command line wins
+    assert saved["output_folder"] == str(out)
+    assert saved["data_folder"] == str(SAMPLE)
+    assert (out / "save" / "audio_check.json").is_file()
+
+
+@pytest.mark.slow
+def test_a_manifest_folder_trains_without_timit_layout(sample_slice, tmp_path, capsys):
+    """--manifest_folder: manifests copied, audio under --data_folder, no sample block."""
+    out = tmp_path / "manifests_run"
+    argv = [str(HPARAMS), f"--manifest_folder={sample_slice}", f"--data_folder={SAMPLE}",
+            f"--output_folder={out}", "--number_of_epochs=1", *TINY]
+    code, err = run_in_process(argv, capsys)
+    assert code == 0, err
+    for split in ("train", "dev", "test"):
+        assert (out / "save" / f"{split}.json").read_text() == (
+            sample_slice / f"{split}.json").read_text()
+    assert len(valid_values(out / "train_log.txt", "PER")) == 1
+    saved = (out / "hyperparams.yaml").read_text()
+    assert "number_of_epochs: 1\n" in saved and f"manifest_folder: {sample_slice}" in saved
+    code, err = run_in_process([*argv[:1], f"--manifest_folder={tmp_path / 'none'}", *argv[2:]],
+                               capsys)
+    assert code == 2 and "manifest folder not found" in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("below,annealed", [(1000.0, True), (0.0, False)])
+def test_newbob_waits_until_dev_per_is_below_anneal_below_per(sample_slice, tmp_path, capsys,
+                                                              below, annealed):
+    out = tmp_path / "anneal"
+    # a threshold no change can meet: NewBob anneals at every step it is given
+    argv = slice_args(sample_slice, out, "--number_of_epochs=3", "--annealing_threshold=10.0",
+                      f"--anneal_below_per={below}", "--lr=0.001")
+    code, err = run_in_process(argv, capsys)
+    assert code == 0, err
+    lrs = re.findall(r"lr: ([\d.e+-]+)", (out / "train_log.txt").read_text())
+    # (the log shows the lr each epoch ran with; NewBob's first call only records the PER)
+    assert lrs == ["1.00e-03", "1.00e-03", "8.00e-04" if annealed else "1.00e-03"]
 
 
 def _cli(args: list[str], **kwargs) -> subprocess.Popen:
@@ -207,6 +282,7 @@ def _intra_epoch_checkpoint(save: Path) -> Path | None:
     return newest
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_completes(tmp_path):
     out = tmp_path / "run"
     # one step per utterance: a long epoch (with the compiled neuron loops ten steps took only
@@ -229,12 +305,14 @@ def test_sigkill_mid_epoch_then_resume_completes(tmp_path):
     resumed = _cli(args)
     _, err = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, err[-2000:]
+    assert "torchvision" not in err  # run_recipe drops SpeechBrain's import-time warning
     second_run = (out / "log.txt").read_text().split("Beginning experiment")[-1]
     assert f"Loading a checkpoint from {left}" in second_run
     assert len(valid_values(out / "train_log.txt", "PER")) == 1
     assert (out / "test_per.txt").is_file()
 
 
+@pytest.mark.slow
 def test_torchrun_two_cpu_processes_gloo(sample_slice, tmp_path):
     out = tmp_path / "ddp"
     args = slice_args(sample_slice, out, "--number_of_epochs=1", "--device=cpu",
@@ -249,3 +327,20 @@ def test_torchrun_two_cpu_processes_gloo(sample_slice, tmp_path):
     assert done.returncode == 0, "\n".join(errors[:60]) + "\n...\n" + done.stderr[-1500:]
     assert len(valid_values(out / "train_log.txt", "PER")) == 1
     assert (out / "test_per.txt").is_file()
+
+
+def test_saved_yaml_comments_state_no_number_the_sample_block_changes():
+    """hyperparams.yaml keeps the YAML's comments next to the sample block's values."""
+    from hyperpyyaml.core import resolve_references
+
+    from sparse.recipe import recipe_overrides
+    from sparse.recipe.timit import uses_sample
+
+    text, sample_mode = recipe_overrides(HPARAMS, "", use_sample=uses_sample)
+    assert sample_mode
+    with open(HPARAMS, encoding="utf-8") as stream:  # what create_experiment_directory saves
+        saved = resolve_references(stream, text).getvalue()
+    line = next(line for line in saved.splitlines() if line.startswith("hop_length:"))
+    value, comment = line.split("#", 1)
+    assert value.split() == ["hop_length:", "10"]
+    assert re.findall(r"\d+", comment) == ["1000"]  # "1000 / hop_length", not "500 steps"

@@ -11,13 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from sparse.recipe_utils import (
+from sparse.data.noise import generated_noise_like, pink_noise_like
+from sparse.recipe import (
     RecipeError,
     checkpoint_is_complete,
     close_process_group,
-    generated_noise_like,
     load_recipe_hparams,
-    pink_noise_like,
     run_recipe,
     set_aside_incomplete_checkpoints,
 )
@@ -75,10 +74,26 @@ def test_run_recipe_prints_one_line_and_exits_2(capsys):
             "(most recent call last):\n  File x\nRecipeError: cannot read audio file a.flac"
         )
 
-    with pytest.raises(SystemExit) as stop:
+    with pytest.raises(SystemExit, match="^2$") as stop:
         run_recipe(main, prog="prog")
     assert stop.value.code == 2
     assert capsys.readouterr().err == "prog: error: cannot read audio file a.flac\n"
+
+
+def test_run_recipe_drops_speechbrains_torchvision_warning_for_every_recipe(caplog,
+                                                                           monkeypatch):
+    import logging
+
+    logger = logging.getLogger("speechbrain.utils.train_logger")
+    monkeypatch.setattr(logger, "filters", [])  # as in a fresh process
+
+    def main():
+        logger.warning("torchvision is not available - cannot save figures")
+        logger.warning("a warning that stays")
+
+    with caplog.at_level(logging.WARNING):
+        run_recipe(main, prog="prog")
+    assert [r.getMessage() for r in caplog.records] == ["a warning that stays"]
 
 
 def _band_power(noise: torch.Tensor) -> tuple[float, float]:
@@ -138,7 +153,7 @@ def test_run_recipe_destroys_the_process_group(tmp_path):
 WORKER = """
 import atexit, logging, pathlib, sys
 import torch
-from sparse.recipe_utils import run_recipe
+from sparse.recipe import run_recipe
 
 out = pathlib.Path(sys.argv[1])
 logging.basicConfig(filename=out / "log.txt", level=logging.INFO)
@@ -153,6 +168,7 @@ run_recipe(main, prog="worker")
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("torchrun", [False, True])
 def test_a_finished_torchrun_worker_exits_without_teardown(tmp_path, torchrun):
     env = {k: v for k, v in os.environ.items() if k != "LOCAL_RANK"}

@@ -1,13 +1,17 @@
 """Fast neuron back-ends, registered into :mod:`sparse.neurons.engine` on import.
 
-* ``"cpu"``: hand-written BPTT (:mod:`.cpu`); on CPU tensors its loops are compiled
-  with Numba (:mod:`.cpu_kernels`), elsewhere an allocation-free eager loop runs; runs
-  anywhere, preferred by ``"auto"`` off CUDA.
+* ``"cpu"``: hand-written BPTT (entry point :mod:`.cpu`); on CPU tensors its loops are
+  compiled with Numba (:mod:`.cpu_compiled`, :mod:`.cpu_kernels`), elsewhere an
+  allocation-free eager loop runs (:mod:`.cpu_eager`); runs anywhere, preferred by
+  ``"auto"`` off CUDA. The non-spiking readout scan is :mod:`.leaky`.
 * ``"triton"``: fused scan kernels (:mod:`.triton_ops`); CUDA only, preferred by
   ``"auto"`` on CUDA. Triton is imported on the first call only, so the package
   imports and runs without it, and the ``"reference"``/``"cpu"`` paths never touch it.
 
 Resulting ``"auto"`` order: ``triton`` (CUDA with Triton), ``cpu``, ``reference``.
+Both share :mod:`.common` (argument checks, initial states, step views) and
+:mod:`.gradients` (the adjoint recursion and the parameter gradients);
+:mod:`.testing` holds the oracle comparison every back-end must pass.
 """
 
 from __future__ import annotations

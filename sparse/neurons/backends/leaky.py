@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .cpu import _initial, _steps, loop_threads
+from .common import initial, loop_threads, step_views
 
 __all__ = ["leaky_integrator_scan_cpu"]
 
@@ -20,7 +20,7 @@ class _LeakyIntegrator(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, alpha, u0):  # noqa: D102
-        u0 = _initial(x, u0)
+        u0 = initial(x, u0)
         U = _leaky_forward(x, alpha, u0)
         ctx.save_for_backward(x, alpha, U, u0)
         return U
@@ -50,7 +50,7 @@ class _LeakyIntegrator(torch.autograd.Function):
 def _leaky_forward(x: Tensor, alpha: Tensor, u0: Tensor) -> Tensor:
     """Potentials ``(B, T, N)`` from ``u0`` ``(B, N)`` (the reference's operation order)."""
     U = torch.empty_like(x)
-    us = _steps(u0, U)
+    us = step_views(u0, U)
     oma = 1.0 - alpha
     t1 = torch.empty_like(u0)
     with loop_threads(x.device):
@@ -77,4 +77,4 @@ def leaky_integrator_scan_cpu(x: Tensor, alpha: Tensor, u0: Tensor | None = None
         t is not None and t.requires_grad for t in (x, alpha, u0)
     ):
         return _LeakyIntegrator.apply(x, alpha, u0)
-    return _leaky_forward(x, alpha, _initial(x, u0))
+    return _leaky_forward(x, alpha, initial(x, u0))

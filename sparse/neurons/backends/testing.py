@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
 
 from sparse.neurons import functional as F
 from sparse.neurons.state import AdLIFParameters, AdLIFState, ScanResult
+from sparse.neurons.surrogate import SURROGATES
 
-SURROGATE_NAMES = ("boxcar", "fast_sigmoid", "triangle")
+__all__ = ["SURROGATE_NAMES", "Case", "compare", "compare_zero_adaptation", "loss_weights",
+           "make_case", "output_tensors", "run"]
+
+SURROGATE_NAMES = tuple(SURROGATES)
 
 
 @dataclass
@@ -72,8 +76,17 @@ def make_case(
     surrogate: str = "boxcar",
     traces: bool = False,
     device: str | torch.device = "cpu",
+    stable: bool = False,
 ) -> Case:
-    """A random, reproducible :class:`Case` (``drive``: "normal", "silent" or "saturated")."""
+    """A random, reproducible :class:`Case` (``drive``: "normal", "silent" or "saturated").
+
+    ``a`` is drawn over the model's range: ``[-0.5, 5]`` (SPARSE) or ``[-1, 1]`` (SpArch).
+    A SpArch neuron with ``a < -(1 - beta)`` has unstable sub-threshold dynamics (its 2x2
+    update matrix, ``det = alpha beta``, fails Jury's test ``trace < 1 + det``): ``|u|``
+    grows by about 1.5x per step, and with it every rounding difference, so that after a
+    few dozen steps no floating-point format decides its spikes. ``stable=True`` draws
+    SpArch's ``a`` from ``[0, 1]`` instead, for long sequences (SPARSE's range is stable).
+    """
 
     def rand(*shape: int) -> Tensor:
         return torch.rand(*shape, generator=gen, dtype=dtype).to(device)
@@ -86,7 +99,7 @@ def make_case(
         a = -0.5 + 5.5 * rand(n)
         b = 2.0 * rand(n)
     else:
-        a = -1.0 + 2.0 * rand(n)
+        a = (0.0 + rand(n)) if stable else (-1.0 + 2.0 * rand(n))
         b = 2.0 * rand(n)
     sfa = (rand(n) < sfa_portion).to(dtype)
     V = None
@@ -125,15 +138,67 @@ def output_tensors(out: ScanResult) -> list[Tensor]:
     return items
 
 
+def _compared_rows(case: Case, ref: ScanResult, got: ScanResult,
+                   margin: float) -> tuple[Tensor, Tensor]:
+    """Batch rows ``(B,)`` whose outputs, and whose gradients, :func:`compare` compares.
+
+    Raises ``AssertionError`` where a spike differs beyond ``margin`` (see :func:`compare`).
+    """
+    differ = got.spikes != ref.spikes  # (B, T, N)
+    keep = ~differ.flatten(1).any(1)
+    if margin == 0:
+        assert keep.all(), "spikes differ from the reference"
+        return keep, keep
+    with torch.no_grad():
+        u = run(replace(case, traces=True), F.adlif_scan).u
+    scale = u.abs().clamp(min=1.0)
+    dist = (u - case.threshold).abs()
+    for b in (~keep).nonzero().flatten().tolist():
+        t = int(differ[b].any(1).nonzero()[0])  # first step of this row that differs
+        beyond = differ[b, t] & (dist[b, t] > margin * scale[b, t])
+        if beyond.any():
+            i = int(beyond.nonzero()[0])
+            raise AssertionError(
+                f"spikes differ from the reference (row {b}, step {t}, neuron {i}: the "
+                f"reference membrane is {float(dist[b, t, i]):.3g} from the threshold, beyond "
+                f"rounding)")
+    assert keep.any(), "spikes differ from the reference in every batch row"
+    grads = keep
+    if case.surrogate == "boxcar":  # its derivative jumps at threshold +- 0.5
+        edge = ((dist - 0.5).abs() <= margin * scale).flatten(1).any(1)
+        grads = keep & ~edge
+        assert grads.any(), "every batch row sits within rounding of a surrogate jump"
+    return keep, grads
+
+
 def compare(case: Case, scan: Callable[..., ScanResult], *, tol: float = 1e-5,
-            seed: int = 0) -> None:
-    """Spikes identical, membranes and every gradient within ``tol`` of the reference."""
+            seed: int = 0, margin: float | None = None) -> None:
+    """Spikes identical, membranes and every gradient within ``tol`` of the reference.
+
+    Exact wherever rounding cannot decide a spike. With a recurrent matrix in float32 it
+    can: back-ends sum the recurrent current in different orders (the compiled loops over
+    the neurons that spiked, BLAS in an order of its own that depends on the machine's
+    vector width and thread count), so membranes differ by a few ulp, and a membrane that
+    close to the threshold may spike in one and not in the other; from there on, that
+    batch row follows another trajectory, as valid as the reference's. For these cases
+    (``margin=None`` means ``tol`` for a recurrent float32 case, else 0), a row may differ
+    from a step on where every differing spike has its reference membrane within
+    ``margin * max(1, |u|)`` of the threshold, and such rows leave the comparison (their
+    outputs, and their gradients through zero cotangents); with the boxcar surrogate,
+    whose derivative jumps at ``threshold +- 0.5``, so do rows with a membrane that close
+    to a jump, for the gradients. At least one row must remain. Float64 cases and layers
+    without recurrence stay exact: a differing spike fails.
+    """
     ref = run(case, F.adlif_scan)
     got = run(case, scan)
-    assert torch.equal(got.spikes, ref.spikes), "spikes differ from the reference"
+    if margin is None:
+        margin = tol if case.V is not None and case.x.dtype == torch.float32 else 0.0
+    keep, keep_grads = _compared_rows(case, ref, got, margin)
     for g, r in zip(output_tensors(got)[1:], output_tensors(ref)[1:], strict=True):
-        torch.testing.assert_close(g, r, rtol=tol, atol=tol)
-    weights = loss_weights(ref, torch.Generator().manual_seed(seed))
+        torch.testing.assert_close(g[keep], r[keep], rtol=tol, atol=tol)
+    rows = keep_grads.to(ref.spikes.dtype)
+    weights = [w * rows.view(-1, *[1] * (w.dim() - 1))
+               for w in loss_weights(ref, torch.Generator().manual_seed(seed))]
     leaves = case.leaves()
 
     def grads(out: ScanResult) -> tuple[Tensor | None, ...]:

@@ -35,11 +35,19 @@ buffers and into ``Vt`` are int64.
 
 Elementwise arithmetic follows the reference operation order; launch with
 ``enable_fp_fusion=False`` so that no FMA contraction changes the rounding.
-Surrogates: 0 boxcar, 1 fast sigmoid (slope 10), 2 triangle.
+Surrogates are numbered as in :data:`sparse.neurons.surrogate.SURROGATE_IDS` (0 boxcar,
+1 fast sigmoid, 2 triangle). The backward kernels store their partial sums in the order of
+:data:`sparse.neurons.backends.gradients.PARTIAL_SUMS` (the literal slot numbers below).
 """
 
 import triton
 import triton.language as tl
+
+from ..surrogate import FAST_SIGMOID_SLOPE
+
+__all__ = ["adlif_bwd_ff", "adlif_bwd_rec", "adlif_fwd_ff", "adlif_fwd_rec"]
+
+_SLOPE = tl.constexpr(FAST_SIGMOID_SLOPE)
 
 
 @triton.jit
@@ -47,7 +55,7 @@ def _surrogate(x, KIND: tl.constexpr):
     if KIND == 0:
         out = ((x > -0.5) & (x <= 0.5)).to(x.dtype)
     elif KIND == 1:
-        d = 1.0 + 10.0 * tl.abs(x)
+        d = 1.0 + _SLOPE * tl.abs(x)
         out = 1.0 / (d * d)
     else:
         out = tl.maximum(1.0 - tl.abs(x), 0.0)
@@ -199,7 +207,7 @@ def adlif_fwd_rec(x_ptr, u_ptr, w_ptr, s_ptr, bits_ptr, u0_ptr, w0_ptr, s0_ptr,
 @triton.jit
 def _adjoint(lun, lwn, ls_rec, uc, sg, gs, gu, gw, alpha, beta, a, b,
              SPARSE: tl.constexpr, ADAPTIVE: tl.constexpr):
-    """One reverse step: ``(lu_t, lw_t, d_t)`` from ``(lu_{t+1}, lw_{t+1})`` (cpu.py docstring).
+    """One reverse step: ``(lu_t, lw_t, d_t)`` from ``(lu_{t+1}, lw_{t+1})`` (:mod:`.gradients`).
 
     ``ls`` (hence ``ls_rec``) is used only through ``sg * ls``: where ``sg`` is zero
     :func:`adlif_bwd_rec` may pass any finite ``ls_rec`` (it passes zero, unloaded).

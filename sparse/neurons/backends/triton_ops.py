@@ -12,8 +12,8 @@ Both ops take ``V`` in the ``nn.Linear`` convention and hand the kernels ``V.T``
 contiguous (one ``N x N`` copy per call), the layout in which the rows a kernel skips
 (silent presynaptic neurons forward, zero surrogate derivatives backward) are contiguous.
 The parameter reductions and the recurrent gradient (one GEMM ``d^T s_prev``) are
-finished in PyTorch by :func:`sparse.neurons.backends.cpu.finish_grads`, shared with
-the ``cpu`` back-end. Only ``float`` thresholds are supported. The non-spiking readout
+finished in PyTorch by :func:`sparse.neurons.backends.gradients.finish_grads`, shared
+with the ``cpu`` back-end. Only ``float`` thresholds are supported. The non-spiking readout
 uses the ``cpu`` implementation (three elementwise operations per step).
 
 On CPU tensors the kernels run under ``TRITON_INTERPRET=1`` (this is how they are
@@ -30,22 +30,14 @@ import triton
 from torch import Tensor
 
 from ..state import AdLIFParameters, AdLIFState, ScanResult
+from ..surrogate import SURROGATE_IDS
 from . import triton_kernels as K
-from .cpu import (
-    SURROGATE_IDS,
-    check_args,
-    common_dtype,
-    finish_grads,
-    is_adaptive,
-    prev_spikes,
-    with_final,
-)
+from .common import check_args, common_dtype, is_adaptive
+from .gradients import PARTIAL_SUMS, finish_grads, with_final
 from .leaky import leaky_integrator_scan_cpu
 
-__all__ = ["adlif_scan_triton", "leaky_integrator_scan_triton", "SUMS"]
+__all__ = ["adlif_scan_triton", "leaky_integrator_scan_triton"]
 
-#: Order of the partial sums written by the backward kernels (see ``cpu.finish_grads``).
-SUMS = ("lu_up", "lu_sp", "lu_w", "lu_x", "lw_sp", "lw_u", "lw_wp")
 _INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 # Small tiles under the interpreter keep multi-block paths exercised on small test shapes.
 BLOCK_FF = 16 if _INTERPRET else 128
@@ -115,10 +107,10 @@ def adlif_bwd(
     gu: Tensor | None, gw: Tensor | None, threshold: float, sparse: bool, adaptive: bool,
     surrogate: int,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Backward scan: ``(lu, d, partial sums (B, 7, N), lw_1 (B, N))``."""
+    """Backward scan: ``(lu, d, partial sums (B, 7, N) in PARTIAL_SUMS order, lw_1 (B, N))``."""
     batch, steps, n = U.shape
     LU, D = torch.empty_like(U), torch.empty_like(U)
-    acc = U.new_zeros(batch, 7, n)
+    acc = U.new_zeros(batch, len(PARTIAL_SUMS), n)
     w_arg = W if adaptive else U
     flags = dict(SPARSE=sparse, ADAPTIVE=adaptive, SURROGATE=surrogate, HAS_GU=gu is not None,
                  HAS_GW=gw is not None)
@@ -142,7 +134,8 @@ def adlif_bwd(
 def _(x, alpha, beta, a, b, recurrent, U, W, bits, u0, w0, s0, gs, gu, gw, threshold, sparse,
       adaptive, surrogate):
     batch, _, n = U.shape
-    return torch.empty_like(U), torch.empty_like(U), U.new_empty(batch, 7, n), U.new_empty(batch, n)
+    return (torch.empty_like(U), torch.empty_like(U), U.new_empty(batch, len(PARTIAL_SUMS), n),
+            U.new_empty(batch, n))
 
 
 def _setup_context(ctx, inputs, output) -> None:
@@ -163,11 +156,7 @@ def _backward(ctx, g_spikes, g_u, g_w, g_bits, g_wlast):
                                 u0, w0, s0, gs, gu, gw, threshold, sparse, adaptive, surrogate)
     needs = tuple(ctx.needs_input_grad[:9])
     variant = "sparse" if sparse else "sparch"
-    s_prev = None
-    if recurrent is not None and (needs[5] or (needs[1] and not sparse)):
-        s_prev = prev_spikes(s0, bits)
-    sums = dict(zip(SUMS, acc.sum(0).unbind(0), strict=True))
-    grads = finish_grads(variant, needs, alpha, beta, a, b, recurrent, sums, LU, D, s_prev,
+    grads = finish_grads(variant, needs, alpha, beta, a, b, recurrent, acc, LU, D, s0, bits,
                          LU[:, 0], l1w, adaptive)
     return (*grads, None, None, None, None)
 

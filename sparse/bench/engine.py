@@ -1,7 +1,7 @@
-"""Benchmarks: ``python -m sparse.bench [engine|pac] ...``.
+"""Neuron back-end benchmark: ``python -m sparse.bench [engine] ...``.
 
-``engine`` (the default) times forward + backward of three workloads per neuron
-back-end, in one process so the ratios are comparable:
+Times forward + backward of three workloads per neuron back-end, in one process so the
+ratios are comparable:
 
 (a) ``lif``: non-recurrent LIF population, 1184 units (the auditory nerve);
 (b) ``radlif``: recurrent AdLIF population, 512 units, half adaptive, recurrent density 0.5;
@@ -13,10 +13,11 @@ back-end, in one process so the ratios are comparable:
 Batch 8, 1500 steps on CUDA and 300 on CPU by default (``--steps`` overrides).
 Memory: on CUDA the peak of ``torch.cuda.max_memory_allocated`` during the step; on
 CPU, where PyTorch keeps no allocator statistics, the size of the tensors saved for
-backward (unique storages), which is what BPTT holds between the passes.
-Rows for snnTorch / SpikingJelly layers are added when those packages are installed.
-
-``pac`` forwards its arguments to :func:`sparse.bench_pac.main` when that module exists.
+backward (unique storages), which is what BPTT holds between the passes. On CPU, lines
+under the table give the CPU seconds (user + system, all threads) per step: threads
+that spin while idle, or more threads than asked for, show there and not in the wall time.
+Rows for snnTorch / SpikingJelly layers are added when those packages are installed and
+work (:mod:`.peers`; ``--no-peers`` leaves them out).
 
 Examples
 --------
@@ -26,9 +27,8 @@ Examples
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import os
 import statistics
-import sys
 import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -36,11 +36,12 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor
 
-from .neurons import engine
-from .neurons.modules import AdLIFNeurons
-from .neurons.state import AdLIFState, ScanResult
+from ..neurons import engine
+from ..neurons.modules import AdLIFNeurons
+from ..neurons.state import AdLIFState, ScanResult
+from .peers import peer_rows
 
-__all__ = ["main", "measure", "workloads"]
+__all__ = ["FLOOR", "measure", "run_engine", "table_rows", "workloads"]
 
 Step = Callable[[], None]
 
@@ -69,10 +70,13 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _timed(step: Step, device: torch.device) -> float:
-    t0 = time.perf_counter()
+def _timed(step: Step, device: torch.device, cpu: list[float] | None = None) -> float:
+    """Wall seconds of one step; appends the process's CPU seconds (all threads) to ``cpu``."""
+    c0, t0 = time.process_time(), time.perf_counter()
     step()
     _sync(device)
+    if cpu is not None:
+        cpu.append(time.process_time() - c0)
     return time.perf_counter() - t0
 
 
@@ -90,20 +94,24 @@ def _memory(step: Step, device: torch.device) -> float:
     return counter[0] / 2**20
 
 
-def measure(makers: dict[str, Callable[[], Step]], device: torch.device,
-            repeats: int) -> dict[str, tuple[float, float]]:
+def measure(makers: dict[str, Callable[[], Step]], device: torch.device, repeats: int,
+            cpu_seconds: dict[str, float] | None = None) -> dict[str, tuple[float, float]]:
     """Median seconds of one fwd+bwd step and its memory in MiB, per entry of ``makers``.
 
     The repeats of the different entries are interleaved, so that a change of machine
-    load affects all of them alike and their ratios stay meaningful.
+    load affects all of them alike and their ratios stay meaningful. ``cpu_seconds``, when
+    given, receives the median CPU seconds (user + system, all threads) of each step.
     """
     steps = {name: make() for name, make in makers.items()}
     times: dict[str, list[float]] = {name: [] for name in steps}
+    cpu: dict[str, list[float]] = {name: [] for name in steps}
     for step in steps.values():
         _timed(step, device)  # warm-up (allocations, kernel compilation)
     for _ in range(repeats):
         for name, step in steps.items():
-            times[name].append(_timed(step, device))
+            times[name].append(_timed(step, device, cpu[name]))
+    if cpu_seconds is not None:
+        cpu_seconds.update({name: statistics.median(cpu[name]) for name in steps})
     return {name: (statistics.median(times[name]), _memory(step, device))
             for name, step in steps.items()}
 
@@ -138,7 +146,7 @@ def workloads(batch: int, steps: int, device: torch.device) -> dict[str, Callabl
         return _layer_step(layer, x)
 
     def encoder(backend: str) -> Step:
-        from .encoders import ASREncoder
+        from ..encoders import ASREncoder
 
         torch.manual_seed(0)
         model = ASREncoder(dt=2.0, backend=backend).to(device).train()
@@ -146,7 +154,7 @@ def workloads(batch: int, steps: int, device: torch.device) -> dict[str, Callabl
 
         def step() -> None:
             model.zero_grad(set_to_none=True)
-            out, spikes = model(feats)
+            out, spikes = model(feats, return_spikes=True)
             (out.sum() + sum(s.sum() for s in spikes) * 1e-3).backward()
 
         return step
@@ -171,66 +179,21 @@ def _no_scan(x: Tensor, p, recurrent=None, state=None, **kwargs) -> ScanResult:
     return ScanResult(_StraightThrough.apply(x), AdLIFState(last, last, last), None, None)
 
 
-@contextmanager
-def _floor_backend():
-    """Register, for the block only, the ``"no-scan"`` back-end of the floor row.
+def table_rows(workload: str, results: dict[str, tuple[float, float]],
+               reference: str = "reference") -> list[str]:
+    """Markdown rows ``| workload | backend | s | MiB | speed-up |`` of one workload.
 
-    The engine has no removal API (back-ends are registered once, at import), so the bench
-    undoes its own registration here and a test checks that the registry is left as found.
+    ``results`` maps back-end names to ``(seconds, MiB)``; the speed-up of a row is the
+    time of ``reference`` divided by the row's time.
+
+    Examples
+    --------
+    >>> table_rows("lif", {"reference": (0.5, 3.0), "cpu": (0.1, 1.0)})[1]
+    '| lif | cpu | 0.1000 | 1.0 | 5.0x |'
     """
-    engine.register_backend(engine.Backend(FLOOR, _no_scan, lambda device: True))
-    try:
-        yield
-    finally:
-        engine.BACKENDS.pop(FLOOR, None)
-        if FLOOR in engine.AUTO_ORDER:
-            engine.AUTO_ORDER.remove(FLOOR)
-
-
-def _third_party_rows(
-    batch: int, steps: int, device: torch.device
-) -> dict[str, Callable[[], Step]]:
-    """snnTorch / SpikingJelly equivalents of workload (a), when installed."""
-    rows: dict[str, Callable[[], Step]] = {}
-    try:
-        import snntorch
-    except ImportError:
-        print("# snntorch not installed: no snnTorch rows")
-    else:
-        def snn_lif() -> Step:
-            neuron = snntorch.Leaky(beta=0.8, threshold=1.0, reset_mechanism="subtract").to(device)
-            x = (torch.rand(steps, batch, 1184, device=device) * 1.2).requires_grad_()
-
-            def step() -> None:
-                mem = neuron.init_leaky()
-                out = []
-                for t in range(steps):
-                    spk, mem = neuron(x[t], mem)
-                    out.append(spk)
-                torch.stack(out).sum().backward()
-
-            return step
-
-        rows["lif/snntorch"] = snn_lif
-    try:
-        from spikingjelly.activation_based import neuron as sj_neuron
-    except ImportError:
-        print("# spikingjelly not installed: no SpikingJelly rows")
-    else:
-        def sj_lif() -> Step:
-            backend = "triton" if device.type == "cuda" else "torch"
-            node = sj_neuron.LIFNode(tau=5.0, v_reset=None, step_mode="m", backend=backend)
-            node = node.to(device)
-            x = (torch.rand(steps, batch, 1184, device=device) * 1.2).requires_grad_()
-
-            def step() -> None:
-                node.reset()
-                node(x).sum().backward()
-
-            return step
-
-        rows["lif/spikingjelly"] = sj_lif
-    return rows
+    ref_time = results[reference][0]
+    return [f"| {workload} | {name} | {t:.4f} | {mem:.1f} | {ref_time / t:.1f}x |"
+            for name, (t, mem) in results.items()]
 
 
 def run_engine(argv: Sequence[str]) -> None:
@@ -246,53 +209,45 @@ def run_engine(argv: Sequence[str]) -> None:
                         help="comma-separated back-ends (default: all available)")
     parser.add_argument("--workloads", default="lif,radlif,encoder")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--no-peers", action="store_true",
+                        help="skip the snnTorch / SpikingJelly rows")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     steps = args.steps or (1500 if device.type == "cuda" else 300)
+    threads = torch.get_num_threads()
     names = (args.backends.split(",") if args.backends
              else [n for n in engine.BACKENDS if engine.BACKENDS[n].available(device)])
     if "reference" in names:
         names.remove("reference")
     names.insert(0, "reference")
     print(f"# device={device} batch={args.batch} steps={steps} repeats={args.repeats} "
-          f"threads={torch.get_num_threads()} torch={torch.__version__}")
+          f"threads={threads} torch={torch.__version__} "
+          f"NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS', 'unset')}")
     mem_label = "peak MiB" if device.type == "cuda" else "saved MiB"
     print(f"| workload | backend | fwd+bwd s | {mem_label} | speed-up vs reference |")
     print("|---|---|---:|---:|---:|")
     factories = workloads(args.batch, steps, device)
-    with _floor_backend():
+    floor = engine.Backend(FLOOR, _no_scan, lambda device: True)
+    cpu_lines: list[str] = []  # threads that spin or oversubscribe show here, not in wall time
+    with engine.registered_backend(floor):
         for wl in args.workloads.split(","):
             row_names = names + ([FLOOR] if wl == "encoder" else [])
             makers = {name: (lambda wl=wl, name=name: factories[wl](name)) for name in row_names}
-            results = measure(makers, device, args.repeats)
-            ref_time = results["reference"][0]
-            for name, (t, mem) in results.items():
-                print(f"| {wl} | {name} | {t:.4f} | {mem:.1f} | {ref_time / t:.1f}x |",
-                      flush=True)
+            cpu: dict[str, float] = {}
+            for row in table_rows(wl, measure(makers, device, args.repeats, cpu)):
+                print(row, flush=True)
+            cpu_lines.append(f"# {wl}: CPU s per step (user+sys, all threads): "
+                             + ", ".join(f"{name} {c:.4f}" for name, c in cpu.items()))
     if "encoder" in args.workloads.split(","):
         print(f"# {FLOOR}: the encoder with a zero-cost neuron scan (straight-through threshold), "
               "the bound of any back-end's speed-up on this machine")
-    for label, (t, mem) in measure(_third_party_rows(args.batch, steps, device), device,
-                                   args.repeats).items():
-        print(f"| {label} | - | {t:.4f} | {mem:.1f} | - |", flush=True)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """Dispatch ``engine`` (default) or ``pac`` (to :mod:`sparse.bench_pac`)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "pac":
-        if importlib.util.find_spec("sparse.bench_pac") is None:
-            raise SystemExit("the 'pac' benchmark needs sparse/bench_pac.py, which is absent")
-        from . import bench_pac
-
-        bench_pac.main(argv[1:])
-        return
-    if argv and argv[0] == "engine":
-        argv = argv[1:]
-    run_engine(argv)
-
-
-if __name__ == "__main__":
-    main()
+    if device.type == "cpu":
+        print("\n".join(cpu_lines))
+        if torch.get_num_threads() != threads:
+            print(f"# torch threads changed during the run: {threads} -> {torch.get_num_threads()}")
+    if not args.no_peers:
+        rows = peer_rows(args.batch, steps, device)
+        for label, (t, mem) in measure(rows, device, args.repeats).items():
+            print(f"| {label} | - | {t:.4f} | {mem:.1f} | - |", flush=True)

@@ -1,30 +1,19 @@
-"""TIMIT preparer on a generated TIMIT-layout tree (RIFF and NIST SPHERE audio, both cases)."""
+"""TIMIT data code on a generated TIMIT-layout tree (RIFF and NIST SPHERE audio, both cases)."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
 
-from sparse.recipe_utils import RecipeError
+import sparse.data.timit as tp
+from sparse.recipe import RecipeError
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "TIMIT"
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, RECIPE / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-tp = _load("timit_prepare")
 
 PHN = [
     ("h#", 0, 800), ("sh", 800, 1600), ("ix", 1600, 2400), ("q", 2400, 2600),
@@ -101,14 +90,17 @@ def test_folding_table_is_the_standard_one():
     assert not tp.DEV_SPEAKERS & tp.CORE_TEST_SPEAKERS
 
 
-@pytest.mark.parametrize("kind", ["missing", "empty", "no_layout"])
-def test_bad_data_folder_is_a_clear_error(tmp_path, kind):
+@pytest.mark.parametrize("kind,message", [
+    ("missing", "TIMIT data folder not found: "), ("empty", "TIMIT data folder is empty: "),
+    ("no_layout", r"no TIMIT layout in .*: expected TRAIN/ and TEST/ folders"),
+])
+def test_bad_data_folder_is_a_clear_error(tmp_path, kind, message):
     folder = tmp_path / "timit"
     if kind != "missing":
         folder.mkdir()
     if kind == "no_layout":
         (folder / "readme.txt").write_text("not timit")
-    with pytest.raises(RecipeError, match="TIMIT|timit"):
+    with pytest.raises(RecipeError, match=message):
         tp.prepare_timit(folder, tmp_path / "save")
 
 
@@ -122,3 +114,22 @@ def test_unknown_phone_and_corrupt_audio_are_named(tmp_path):
     (data / "TEST" / "DR4" / "FADG0" / "SX2.WAV").write_bytes(b"garbage" * 10)
     with pytest.raises(RecipeError, match=r"corrupt.*SX2\.WAV"):
         tp.prepare_timit(data, tmp_path / "save", check_counts=False)
+
+
+def test_phone_segments_fold_and_time_the_phn_file(tmp_path):
+    data = make_tree(tmp_path / "timit")
+    wav = data / "TRAIN" / "DR1" / "FCJF0" / "SI1.WAV"
+    assert tp.phone_segments(wav, 16000) == [
+        (0.0, 0.05, "sil"), (0.05, 0.1, "sh"), (0.1, 0.15, "ih"), (0.1625, 0.2, "hh"),
+        (0.2, 0.225, "sil"), (0.225, 0.25, "sil"), (0.25, 0.3, "sil"),
+    ]  # q is dropped; sil runs stay as written (timing)
+    assert tp.phone_segments(tmp_path / "none.wav", 16000) is None
+
+
+def test_the_recipe_folders_preparer_is_the_packages():
+    """recipes/TIMIT/timit_prepare.py stays where SpeechBrain recipes keep their preparer."""
+    spec = importlib.util.spec_from_file_location("timit_prepare", RECIPE / "timit_prepare.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # not put in sys.modules: nothing leaks into other tests
+    assert module.prepare_timit is tp.prepare_timit
+    assert module.validate_manifest is tp.validate_manifest

@@ -1,0 +1,40 @@
+"""What the training and analysis recipes share; nothing here knows a particular corpus.
+
+* :mod:`.errors`: :class:`RecipeError` and :func:`run_recipe` (one clear line and exit
+  status 2 for a problem the user can fix), :func:`no_empty_folders_left`.
+* :mod:`.hparams`: HyperPyYAML with checked overrides and the ``sample:`` block.
+* :mod:`.checkpoints`: torn checkpoints set aside before recovery.
+* :mod:`.distributed`: torchrun teardown and DDP on CPU.
+* :mod:`.metrics`: per-epoch means of logged values (firing rates in Hz).
+* :mod:`.logs`: SpeechBrain log records that are noise for sparse.
+* :mod:`.sparch` (SpArch ``Brain`` and recipe driver) and :mod:`.timit` (TIMIT recipe steps
+  shared by training and analysis) import SpeechBrain: import them by name.
+
+Corpus data code (audio checks, noise, TIMIT preparation) lives in :mod:`sparse.data`.
+"""
+
+from .checkpoints import (
+    SkipIncompleteCheckpoints,
+    checkpoint_is_complete,
+    set_aside_incomplete_checkpoints,
+)
+from .distributed import close_process_group, wrap_ddp_cpu
+from .errors import RecipeError, no_empty_folders_left, run_recipe
+from .hparams import (
+    check_override_types,
+    load_analysis_hparams,
+    load_recipe_hparams,
+    override_keys,
+    recipe_overrides,
+    split_overrides,
+)
+from .logs import drop_speechbrain_noise
+from .metrics import FiringRateMeter, MeanMeter
+
+__all__ = [
+    "RecipeError", "run_recipe", "no_empty_folders_left", "override_keys",
+    "check_override_types", "recipe_overrides", "load_recipe_hparams", "split_overrides",
+    "load_analysis_hparams", "checkpoint_is_complete", "set_aside_incomplete_checkpoints",
+    "SkipIncompleteCheckpoints", "close_process_group", "wrap_ddp_cpu",
+    "drop_speechbrain_noise", "MeanMeter", "FiringRateMeter",
+]

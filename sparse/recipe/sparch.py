@@ -1,0 +1,270 @@
+"""Training of the SpArch models with SpeechBrain: the ``Brain`` and the recipe driver.
+
+Shared by ``recipes/{SHD,SSC,HD}/run_training.py`` (:data:`CORPUS_TASKS`) and
+``recipes/SpeechCommands/run_sparch.py``; a recipe only says how to get the data of each task
+(:class:`SpArchTask`). The networks come from :func:`sparse.models.build_model`.
+
+Objective: the model returns the time-averaged softmax ``p`` (a distribution per example);
+the loss is ``nll_loss(log p, y)`` (upstream SpArch feeds the *sum* of softmaxes, values in
+``[0, T]``, to a cross-entropy). With ``use_regularizers`` (spiking models, training only),
+SpArch's firing-rate penalty is added::
+
+    reg_factor * dt / 1000 * [sum_i ReLU(reg_fmin_hz - r_i) + sum_i ReLU(r_i - reg_fmax_hz)]
+
+with ``r_i`` the rate of neuron ``i`` in Hz, measured *before* dropout, and ``dt`` the model's
+step (ms): SpArch's penalty in spikes per step
+(:func:`~sparse.regularization.sparch_rate_penalty`; the YAMLs give SpArch's bounds, 0.01 and
+0.5 spikes per step, in Hz). Accuracy and each layer's mean rate (``rate_hz_layer1``, ...) are
+counted over examples (not averaged per batch). The learning rate follows
+``torch.optim.lr_scheduler.ReduceLROnPlateau`` on the validation accuracy (mode max), saved in
+every checkpoint together with the optimiser; the checkpoint with the best validation accuracy
+is used for the test.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import speechbrain as sb
+import torch
+import torch.nn.functional as F
+
+from ..data import hd_datasets, make_hd_fixture, make_spike_fixture, spike_datasets
+from ..regularization import sparch_rate_penalty
+from .checkpoints import SkipIncompleteCheckpoints
+from .errors import RecipeError, no_empty_folders_left
+from .hparams import load_recipe_hparams
+from .metrics import MeanMeter
+
+__all__ = ["CORPUS_TASKS", "SpArchBrain", "SpArchTask", "choose_task", "corpus_main",
+           "run_sparch_recipe"]
+
+logger = logging.getLogger(__name__)
+
+
+class _SpArchOptimisers(sb.Brain):
+    """Optimiser and plateau scheduler, below :class:`SkipIncompleteCheckpoints` in the MRO so
+    that the scheduler's checkpoint file is registered, and checked, before recovery."""
+
+    def init_optimizers(self):
+        """Create the optimiser, then the plateau scheduler on it (both checkpointed)."""
+        super().init_optimizers()
+        if self.opt_class is not None:
+            self.lr_scheduler = self.hparams.lr_scheduler(self.optimizer)
+            if self.checkpointer is not None:
+                self.checkpointer.add_recoverable("lr_scheduler", self.lr_scheduler)
+
+
+class SpArchBrain(SkipIncompleteCheckpoints, _SpArchOptimisers):
+    """Brain of the SpArch tasks: utterance classification with an ``SNN`` or ``ANN``.
+
+    Expects ``modules.model``, and in ``hparams``: ``use_regularizers``, ``reg_factor``,
+    ``reg_fmin_hz``, ``reg_fmax_hz``, ``lr_scheduler`` (a partial taking the optimiser) and
+    ``train_logger``. (A YAML with SpArch's ``reg_fmin``/``reg_fmax`` in spikes per step is
+    still read, converted with the model's ``dt``, until the Speech Commands SpArch YAML moves
+    to Hz.)
+    """
+
+    def _model(self) -> torch.nn.Module:
+        model = self.modules.model
+        return getattr(model, "module", model)
+
+    def rate_bounds_hz(self) -> tuple[float, float]:
+        """``(reg_fmin_hz, reg_fmax_hz)``; legacy per-step bounds times ``1000 / dt``."""
+        if hasattr(self.hparams, "reg_fmin_hz"):
+            return float(self.hparams.reg_fmin_hz), float(self.hparams.reg_fmax_hz)
+        per_step_to_hz = 1000.0 / self._model().dt
+        return self.hparams.reg_fmin * per_step_to_hz, self.hparams.reg_fmax * per_step_to_hz
+
+    def compute_forward(self, batch, stage):
+        """Class probabilities ``(B, C)`` and firing rates ``(N,)`` (``None`` for ANNs)."""
+        batch = batch.to(self.device)
+        feats, lens = batch.feats
+        return self.modules.model(feats, lengths=lens)
+
+    def compute_objectives(self, predictions, batch, stage):
+        """NLL of the time-averaged softmax (+ rate penalty in training); updates the counters."""
+        probs, rates = predictions
+        labels = batch.label.data.view(-1).to(probs.device)
+        loss = F.nll_loss(torch.log(probs.clamp_min(1e-12)), labels)
+        n = labels.shape[0]
+        self.n_examples += n
+        self.n_correct += int((probs.argmax(dim=-1) == labels).sum())
+        if rates is not None:
+            model = self._model()
+            by_layer = rates.detach().split(model.population_sizes)
+            self.rate_meter.update(dict(zip(model.population_names, by_layer, strict=True)),
+                                   weight=n)
+            if stage == sb.Stage.TRAIN and self.hparams.use_regularizers:
+                penalty = sparch_rate_penalty(rates, *self.rate_bounds_hz(), dt=model.dt)
+                loss = loss + self.hparams.reg_factor * penalty
+        return loss
+
+    def on_fit_batch_end(self, batch, outputs, loss, should_step):
+        """Project the neuron parameters back into their ranges after each optimiser step."""
+        if should_step:
+            self.modules.model.project_parameters_()
+
+    def on_stage_start(self, stage, epoch=None):
+        """Reset the per-stage counters."""
+        self.n_examples, self.n_correct = 0, 0
+        self.rate_meter = MeanMeter()
+        self.stage_start = time.time()
+
+    def _stats(self, stage_loss: float) -> dict[str, float]:
+        stats = {"loss": stage_loss, "accuracy": self.n_correct / max(self.n_examples, 1)}
+        stats.update(self.rate_meter.summary(prefix="rate_hz_"))
+        stats["seconds"] = round(time.time() - self.stage_start, 2)
+        return stats
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        """Log, step the scheduler on validation accuracy, keep the best checkpoint."""
+        stats = self._stats(stage_loss)
+        if stage == sb.Stage.TRAIN:
+            self.train_stats = stats
+        elif stage == sb.Stage.VALID:
+            lr = self.optimizer.param_groups[0]["lr"]
+            self.lr_scheduler.step(stats["accuracy"])
+            self.hparams.train_logger.log_stats({"epoch": epoch, "lr": lr},
+                                                train_stats=self.train_stats, valid_stats=stats)
+            self.checkpointer.save_and_keep_only(meta={"accuracy": stats["accuracy"]},
+                                                 max_keys=["accuracy"])
+        else:
+            self.hparams.train_logger.log_stats(
+                {"Epoch loaded": self.hparams.epoch_counter.current}, test_stats=stats)
+            self.test_stats = stats
+
+
+@dataclass(frozen=True)
+class SpArchTask:
+    """How a SpArch recipe gets the data of one task.
+
+    Attributes
+    ----------
+    name : str
+        Name in log messages and in the model folder's README (``"SHD"``).
+    make_fixture : callable
+        ``folder -> data folder``: writes the task's tiny generated data set in its real layout.
+    make_datasets : callable
+        ``(hparams, data_folder) -> {"train", "valid", "test"}`` datasets with ``feats`` and
+        ``label`` outputs.
+    """
+
+    name: str
+    make_fixture: Callable[[Path], Path]
+    make_datasets: Callable[[dict, Path], dict]
+
+
+def choose_task(tasks: Mapping[str, SpArchTask], hparams: Mapping, hparams_file: str) -> SpArchTask:
+    """The task the YAML's ``task`` key names (the only one offered may go unnamed).
+
+    Raises
+    ------
+    RecipeError
+        Naming the YAML, the value and the tasks offered.
+    """
+    key = hparams.get("task")
+    if key is None and len(tasks) == 1:
+        return next(iter(tasks.values()))
+    if key not in tasks:
+        raise RecipeError(f"{hparams_file}: task must be one of {', '.join(tasks)}, got {key!r}")
+    return tasks[key]
+
+
+def run_sparch_recipe(argv: Sequence[str] | None, tasks: Mapping[str, SpArchTask]) -> SpArchBrain:
+    """Parse arguments, (generate data,) train and test; the body of every SpArch recipe.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Command line without the program name (``sys.argv[1:]`` when ``None``).
+    tasks : mapping of str to SpArchTask
+        The tasks the recipe serves; the YAML's ``task`` key picks one (see
+        :func:`choose_task`).
+
+    Returns
+    -------
+    SpArchBrain
+        The trained brain (``test_stats`` holds the test results).
+    """
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    hparams_file, run_opts, overrides = sb.parse_arguments(args)
+    hparams, fixture_mode = load_recipe_hparams(
+        hparams_file, overrides, use_sample=lambda h: not h.get("data_folder"))
+    with no_empty_folders_left(hparams["save_folder"], hparams["output_folder"]):
+        spec = choose_task(tasks, hparams, hparams_file)  # loading the YAML made save/
+    task, make_fixture, make_datasets = spec.name, spec.make_fixture, spec.make_datasets
+    if fixture_mode:  # the YAML's sample: block is applied; nothing in the YAML uses data_folder
+        hparams["data_folder"] = str(make_fixture(Path(hparams["fixture_folder"])))
+    sb.create_experiment_directory(experiment_directory=hparams["output_folder"],
+                                   hyperparams_to_save=hparams_file, overrides=overrides)
+    if fixture_mode:
+        logger.warning("%s: no --data_folder given, so this run uses a TINY GENERATED FIXTURE in "
+                       "%s (synthetic data, real layout). Its accuracy means nothing. Pass "
+                       "--data_folder=<path> to train on the real corpus.", task,
+                       hparams["data_folder"])
+    try:
+        datasets = make_datasets(hparams, Path(hparams["data_folder"]))
+    except (FileNotFoundError, KeyError, ValueError) as err:
+        raise RecipeError(
+            f"{task}: cannot read the data in {hparams['data_folder']}: {err}") from err
+    n_params = sum(p.numel() for p in hparams["model"].parameters())
+    logger.info("%s: model %s, %d trainable parameters; %s", task, hparams["model_type"], n_params,
+                {k: len(v) for k, v in datasets.items()})
+    if run_opts.get("test_only") and not hparams["checkpointer"].list_checkpoints():
+        raise RecipeError(f"--test_only needs a trained checkpoint in {hparams['save_folder']}; "
+                          "none found (upstream would test an untrained network)")
+    brain = SpArchBrain(modules=hparams["modules"], opt_class=hparams["opt_class"], hparams=hparams,
+                        run_opts=run_opts, checkpointer=hparams["checkpointer"])
+    brain.fit(hparams["epoch_counter"], datasets["train"], datasets["valid"],
+              train_loader_kwargs=hparams["train_dataloader_opts"],
+              valid_loader_kwargs=hparams["test_dataloader_opts"])
+    brain.evaluate(datasets["test"], max_key="accuracy",
+                   test_loader_kwargs=hparams["test_dataloader_opts"])
+    from ..inference.export import export_trained_model  # <output_folder>/model/
+
+    export_trained_model(brain, hparams_file, "sparch", test_set=datasets["test"],
+                         max_key="accuracy",
+                         trained_on=f"{task}{' (tiny generated fixture)' if fixture_mode else ''}")
+    return brain
+
+
+
+def _spike_task(task: str) -> SpArchTask:
+    """SHD or SSC: binned spike trains of the HDF5 files in the data folder."""
+
+    def datasets(hparams: dict, data_folder: Path) -> dict:
+        return spike_datasets(
+            data_folder, task, hparams["nb_steps"], hparams["max_time"],
+            hparams["valid_protocol"], hparams["valid_fraction"], hparams["valid_speakers"],
+            hparams["seed"], hparams["binary_spikes"],
+        )
+
+    return SpArchTask(task.upper(), lambda folder: make_spike_fixture(folder, task), datasets)
+
+
+def _hd_audio_datasets(hparams: dict, data_folder: Path) -> dict:
+    """HD: train / valid / test datasets of the audio folder (features computed on the fly)."""
+    return hd_datasets(data_folder, hparams["valid_protocol"], hparams["valid_fraction"],
+                       hparams["valid_speakers"], hparams["seed"], hparams["n_mels"])
+
+
+#: The corpora of ``recipes/SHD``, ``recipes/SSC`` and ``recipes/HD`` (the YAML's ``task``).
+CORPUS_TASKS = {"shd": _spike_task("shd"), "ssc": _spike_task("ssc"),
+                "hd": SpArchTask("HD", make_hd_fixture, _hd_audio_datasets)}
+
+
+def corpus_main(task: str) -> Callable[[Sequence[str] | None], SpArchBrain]:
+    """The ``main(argv)`` of the recipe folder of one corpus of :data:`CORPUS_TASKS`.
+
+    The training code is one for every corpus; each folder's script only names its corpus,
+    and a YAML naming another ``task`` is refused with one line (:func:`choose_task`).
+    """
+    tasks = {task: CORPUS_TASKS[task]}
+    return lambda argv=None: run_sparch_recipe(argv, tasks)
