@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
-"""SpArch baselines on Google Speech Commands v0.02, 35 words (SC35).
+"""SpArch baselines on Google Speech Commands v0.02: 35 words (SC35) or the 12-class task.
 
 Usage (from the repository root)::
 
     python recipes/SpeechCommands/run_sparch.py hparams/speech_commands_sparch.yaml \\
         --data_folder=/path/to/speech_commands_v0.02
+    # 10 keywords + _unknown_ + _silence_, as the SPARSE KWS recipe
+    python recipes/SpeechCommands/run_sparch.py hparams/speech_commands_sparch.yaml \\
+        --data_folder=/path/to/speech_commands_v0.02 --prepare_task=kws12 \\
+        --unknown_fraction=0.1 --silence_fraction=0.1 --nb_outputs=12
     python recipes/SpeechCommands/run_sparch.py hparams/speech_commands_sparch.yaml  # fixture
 
 Data preparation is this recipe's own ``speech_commands_prepare.py`` with ``task="all"`` and
@@ -49,7 +53,7 @@ def make_datasets(hparams: dict, data_folder: Path) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> SpArchBrain:
     """Run the recipe; ``argv`` defaults to the command line."""
-    return run_sparch_recipe(argv, make_speech_commands_fixture, make_datasets, "SC35")
+    return run_sparch_recipe(argv, make_speech_commands_fixture, make_datasets, "SpeechCommands")
 
 
 if __name__ == "__main__":
