@@ -67,7 +67,8 @@ class KWSBrain(SkipIncompleteCheckpoints, sb.Brain):
             wavs, lens = self.hparams.wav_augment(wavs, lens)
         feats = self.hparams.compute_features(wavs)  # (B, T, n_mels), one frame every dt ms
         feats = self.modules.normalize(feats, lens, epoch=self.hparams.epoch_counter.current)
-        probs, spikes = self.modules.model(feats)  # (B, 1, C), one distribution per clip
+        # (B, 1, C), one distribution per clip, and every population's spikes
+        probs, spikes = self.modules.model(feats, return_spikes=True)
         return probs.squeeze(1), spikes, lens
 
     def compute_objectives(self, predictions: tuple, batch, stage: sb.Stage) -> torch.Tensor:
