@@ -27,8 +27,8 @@ import torch
 from speechbrain.inference.interfaces import Pretrained
 from torch import Tensor
 
+from ..data.audio import AudioError, load_waveform
 from ..efficiency import Efficiency, EnergyModel, Network, count_operations, network_of
-from .audio import AudioError, load_waveform
 from .folder import (
     HPARAMS_FILE,
     KINDS,
