@@ -17,8 +17,8 @@ Features (:func:`fbank_features`): mono, resampled to 16 kHz when the file has a
 povey window, pre-emphasis 0.97, DC removal, no dither, log). Batches are zero-padded;
 the models take the relative lengths and ignore the padding in their time averages.
 
-Speech Commands (35 words) uses the manifests written by the Speech Commands preparer of
-``recipes/SpeechCommands`` (``task="all"``); :func:`manifest_datasets` reads them.
+Speech Commands (35 words) uses the manifests written by the Speech Commands preparer,
+:mod:`sparse.data.speech_commands` (``task="all"``); :func:`manifest_datasets` reads them.
 """
 
 from __future__ import annotations

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 import soundfile as sf
@@ -20,8 +17,7 @@ from sparse.data import (
     read_audio_16k,
 )
 from sparse.data.audio import AudioError, load_waveform
-
-RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "SpeechCommands"
+from sparse.data.speech_commands import prepare_speech_commands
 
 
 def test_parse_hd_name_matches_sparch_rule():
@@ -89,19 +85,7 @@ def test_hd_fixture_speaker_split(tmp_path):
     assert len(hd_datasets(tmp_path, "test_as_valid")["valid"]) == 20
 
 
-def _speech_commands_preparer():
-    """The Speech Commands recipe's preparer, loaded from its file (sys.path and sys.modules
-    stay as they are)."""
-    spec = importlib.util.spec_from_file_location(
-        "speech_commands_prepare_for_test", RECIPE / "speech_commands_prepare.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_speech_commands_manifests_from_the_preparer(tmp_path):
-    prepare_speech_commands = _speech_commands_preparer().prepare_speech_commands
-
     words = ("bed", "cat", "yes")
     make_speech_commands_fixture(tmp_path / "sc", words=words, seconds=0.1)
     prepare_speech_commands(tmp_path / "sc", tmp_path / "m", task="all", unknown_fraction=0,
