@@ -11,21 +11,15 @@ files are quiet generated noise (``_silence_``). Plumbing only: no accuracy is c
 from __future__ import annotations
 
 import csv
-import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
-REPO = Path(__file__).resolve().parents[2]
-RECIPE = REPO / "recipes" / "SpeechCommands"
-sys.path.insert(0, str(RECIPE))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sparse.data.speech_commands import DIGIT_WORDS, KWS12_KEYWORDS
 
-from speech_commands_prepare import DIGIT_WORDS, KWS12_KEYWORDS  # noqa: E402
-from test_speech_commands_training import TINY, run  # noqa: E402
-
-FSDD = RECIPE / "sample_fsdd"
+FSDD = Path(__file__).resolve().parents[2] / "recipes" / "SpeechCommands" / "sample_fsdd"
 SPLIT_OF_SPEAKER = {"nicolas": "valid", "theo": "test"}  # the 4 others train
 UNKNOWN_WORDS = {"bed": "one", "wow": "two"}  # non-keyword folder -> FSDD digit it takes from
 
@@ -58,15 +52,16 @@ def make_dev_tree(root: Path) -> dict[str, list[str]]:
     return splits
 
 
-def test_kws12_run_on_a_dev_tree(tmp_path):
+@pytest.mark.slow
+def test_kws12_run_on_a_dev_tree(tmp_path, run_kws, kws_tiny):
     tree, out = tmp_path / "sc_dev", tmp_path / "run"
     splits = make_dev_tree(tree)
     assert all(splits.values())
-    proc = run(
+    proc = run_kws(
         "run_training.py",
         "speech_commands_train.yaml",
         [f"--data_folder={tree}", f"--output_folder={out}", "--number_of_epochs=1",
-         *[a for a in TINY if not a.startswith(("--train_subset", "--eval_subset"))]],
+         *[a for a in kws_tiny if not a.startswith(("--train_subset", "--eval_subset"))]],
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     labels = (out / "save" / "labels.txt").read_text().split()
