@@ -36,7 +36,7 @@ def expand_inputs(inputs: Sequence[str]) -> list[Path]:
     FileNotFoundError
         For an input that does not exist (entries of a list are checked when read).
     """
-    from .inference.audio import audio_extensions
+    from .data.audio import audio_extensions
 
     audio, out = audio_extensions(), []
     for item in inputs:

@@ -168,7 +168,7 @@ def test_sparch_bidirectional_recurrent_layer_by_hand():
 def test_rates_agree_with_firing_rates_on_a_real_forward():
     model = _tiny_front_end(KWSEncoder, readout_features=3).eval()
     with torch.no_grad():
-        _, spikes = model(torch.randn(1, 60, 5) * 3)
+        _, spikes = model(torch.randn(1, 60, 5) * 3, return_spikes=True)
     eff = count_operations(dict(zip(model.population_names, spikes, strict=True)),
                            network_of(model), dt_ms=10.0)
     rows = eff.to_dict()["rows"]

@@ -66,19 +66,3 @@ def test_constraints_pin_one_tested_version_inside_every_declared_range():
     assert pins["torch"] == pins["torchaudio"]  # torchaudio needs its own torch exactly
     readme = (root / "README.md").read_text()
     assert readme.count("-c constraints.txt") >= 2  # both set-up commands (CI runs one)
-
-
-def test_old_recipe_helper_paths_still_import_with_a_deprecation_warning():
-    """sparse.recipe_utils re-exports the moved helpers until the Speech Commands recipe moves."""
-    import importlib
-    import sys
-
-    import sparse.data.noise
-    import sparse.recipe
-
-    sys.modules.pop("sparse.recipe_utils", None)
-    with pytest.warns(DeprecationWarning, match=r"sparse\.recipe_utils is deprecated"):
-        old = importlib.import_module("sparse.recipe_utils")
-    assert old.RecipeError is sparse.recipe.RecipeError
-    assert old.generated_noise_like is sparse.data.noise.generated_noise_like
-    assert old.FiringRateMeter is sparse.recipe.MeanMeter

@@ -21,23 +21,21 @@ import sys
 from pathlib import Path
 
 import speechbrain as sb
-import torch
 from speechbrain.dataio.dataset import DynamicItemDataset
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from run_training import SAMPLE_FOLDER, load_clip, prepare_data  # noqa: E402
-
-from sparse.analysis.brain import check_before_writing, run_analysis  # noqa: E402
-from sparse.analysis.pipeline import analysis_folder  # noqa: E402
-from sparse.recipe import (  # noqa: E402
+from sparse.analysis.brain import check_before_writing, run_analysis
+from sparse.analysis.pipeline import analysis_folder
+from sparse.recipe import (
     RecipeError,
     load_analysis_hparams,
     no_empty_folders_left,
     run_recipe,
     split_overrides,
 )
+from sparse.recipe.speech_commands import clip_pipeline, prepare_data, uses_sample
+
+#: The bundled FSDD digit sample (``run_training.py`` trains on it by default).
+SAMPLE_FOLDER = Path(__file__).resolve().parent / "sample_fsdd"
 
 #: ``split`` of the analysis YAML -> the training YAML's manifest.
 SPLITS = {"train": "train_annotation", "valid": "valid_annotation", "test": "test_annotation"}
@@ -49,7 +47,7 @@ def balanced_clips(csv_path: str, n: int) -> list[str]:
     Parameters
     ----------
     csv_path : str
-        A manifest written by ``speech_commands_prepare``.
+        A manifest written by :mod:`sparse.data.speech_commands`.
     n : int
         Number of clips wanted.
 
@@ -76,15 +74,7 @@ def clips(train_hp: dict, cfg: dict, data_folder: Path) -> DynamicItemDataset:
     keep = set(balanced_clips(path, int(cfg["num_utterances"])))
     dataset = DynamicItemDataset.from_csv(path, replacements={"data_root": str(data_folder)})
     dataset = dataset.filtered_sorted(key_test={"id": lambda uid: uid in keep})
-
-    @sb.utils.data_pipeline.takes("wav", "start", "stop")
-    @sb.utils.data_pipeline.provides("sig")
-    def audio_pipeline(wav: str, start: str, stop: str) -> torch.Tensor:
-        return load_clip(
-            wav, int(start), int(stop), train_hp["sample_rate"], train_hp["clip_samples"]
-        )
-
-    sb.dataio.dataset.add_dynamic_item([dataset], audio_pipeline)
+    sb.dataio.dataset.add_dynamic_item([dataset], clip_pipeline(train_hp))
     sb.dataio.dataset.set_output_keys([dataset], ["id", "sig"])
     return dataset
 
@@ -93,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     """Load both YAMLs, prepare the manifests if needed, analyse, list the files written."""
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:] if argv is None else argv)
     cfg, train_hp, sample_mode = load_analysis_hparams(
-        hparams_file, overrides, use_sample=lambda hp: not hp.get("data_folder")
+        hparams_file, overrides, use_sample=uses_sample
     )
     try:  # before anything is written; loading the training YAML made save/: removed if empty
         with no_empty_folders_left(train_hp["save_folder"], train_hp["output_folder"]):

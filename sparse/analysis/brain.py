@@ -31,7 +31,6 @@ import speechbrain as sb
 import torch
 
 from ..data.noise import gaussian_noise_like, spectrum_matched_noise
-from ..encoders.frontend import encode_with_spikes
 from .pipeline import PhoneFn, analyse, analysis_folder, settings
 from .recording import NOISE_CONTROLS, Recording, populations_of, record_utterance
 
@@ -87,7 +86,7 @@ class AnalysisBrain(sb.Brain):
             )
         out = {}
         for cond, f, w in (("speech", feats, wavs), ("noise", noise_feats, noise_wavs)):
-            encoded, spikes = encode_with_spikes(self.modules.model, f)
+            encoded, spikes = self.modules.model(f, return_spikes=True)
             out[cond] = (f, w, encoded, spikes)
         return out, lens
 

@@ -213,3 +213,22 @@ def pac_figure(rec: Recording, utt: int, phase_pop: str, amp_pop: str, phase_ban
                  f"asked) at least {used} from the original; p = (1 + #null ≥ obs) / (1 + N), "
                  "one utterance, uncorrected")
     return fig, shown or [0]
+
+
+def confusion_figure(confusion: np.ndarray, names: Sequence[str], title: str) -> Figure:
+    """Labelled confusion matrix of a classifier's test counts (rows true, columns predicted).
+
+    Parameters
+    ----------
+    confusion : np.ndarray of int, shape (C, C)
+    names : sequence of str, length C
+        Class names in index order.
+    title : str
+    """
+    size = max(4.0, 0.35 * len(names) + 2.0)
+    fig = Figure(figsize=(size + 1.0, size))
+    ax = fig.subplots()
+    plots.plot_confusion_matrix(ax, confusion, names, title)
+    fig.colorbar(ax.images[-1], ax=ax, label="clips")
+    fig.tight_layout()
+    return fig

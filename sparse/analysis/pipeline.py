@@ -115,8 +115,8 @@ def analyse(rec: Recording, pops: Populations, analysis_cfg: Mapping[str, Any], 
         If nothing was recorded, or no band fits below Nyquist.
     """
     cfg = settings(analysis_cfg)
-    # matplotlib's DEBUG records (font matching, colour bars) would fill log.txt
-    logging.getLogger("matplotlib").setLevel(max(logging.INFO, logging.getLogger().level))
+    # matplotlib's DEBUG and INFO records (font matching, colour bars) would fill log.txt
+    logging.getLogger("matplotlib").setLevel(max(logging.WARNING, logging.getLogger().level))
     if not rec.ids:
         raise ValueError("no utterance was analysed (empty dataset)")
     notes = []

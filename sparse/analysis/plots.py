@@ -252,3 +252,34 @@ def plot_pair_matrix(
     if title:
         ax.set_title(title, fontsize="small")
     return ax
+
+
+def plot_confusion_matrix(
+    ax: Axes, confusion: np.ndarray, names: Sequence[str], title: str | None = None,
+    max_annotated: int = 15,
+) -> Axes:
+    """Confusion matrix of counts: rows true class, columns predicted class.
+
+    Up to ``max_annotated`` classes, every cell shows its count (white on dark cells). The
+    image is ``ax.images[-1]`` (for a colour bar).
+
+    Parameters
+    ----------
+    confusion : np.ndarray of int, shape (C, C)
+    names : sequence of str, length C
+        Class names in index order.
+    """
+    confusion = np.asarray(confusion)
+    ax.imshow(confusion, cmap="Blues")
+    ax.set_xticks(range(len(names)), labels=names, rotation=90)
+    ax.set_yticks(range(len(names)), labels=names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    if title:
+        ax.set_title(title)
+    if len(names) <= max_annotated:
+        threshold = confusion.max() / 2
+        for (i, j), count in np.ndenumerate(confusion):
+            ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
+                    color="white" if count > threshold else "black")
+    return ax

@@ -1,8 +1,22 @@
-"""Audio checked before training: every file decoded to its last sample, results cached.
+"""Audio of the recipes: one reader for every corpus, and the check of a manifest's files.
 
-:func:`check_audio_files` decodes a manifest's audio up front (every file, every sample;
-files already checked are cached by path, size and modification time) and names every bad
-file in one :class:`~sparse.errors.RecipeError`; :func:`audio_file_problem` says why
+Reading (:func:`load_waveform`; the recipes, their analyses and the inference interfaces all
+read audio with it, so that a model hears at inference what it heard in training):
+
+* **Channels**: a file with several channels is averaged to mono (``mean`` over channels,
+  as SpeechBrain's ``AudioNormalizer(mix="avg-to-mono")``).
+* **Range**: samples ``[start, stop)`` in the file's own rate (``stop < 0``: to the end),
+  e.g. a 1 s ``_silence_`` window of a long noise recording.
+* **Rate**: resampled to the model's rate with the recipe's resampler, by name
+  (:data:`RESAMPLERS`): ``"polyphase"`` (``scipy.signal.resample_poly``, the SPARSE recipes:
+  keyword spotting, TIMIT's audio check) or ``"sinc"`` (``torchaudio.functional.resample``,
+  the SpArch audio recipes HD and Speech Commands). The two differ in their last digits, and
+  a model folder records which one its training used.
+* **Length**: clips padded with zeros or cut to ``num_samples`` (keyword spotting: 1 s).
+
+Checking (:func:`check_audio_files`): a manifest's audio decoded up front (every file, every
+sample; files already checked are cached by path, size and modification time), every bad
+file named in one :class:`~sparse.errors.RecipeError`; :func:`audio_file_problem` says why
 one file cannot be used.
 """
 
@@ -11,15 +25,134 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from math import gcd
 from pathlib import Path
 
 import numpy as np
 import soundfile
+import torch
 from tqdm import tqdm
 
 from ..errors import RecipeError
 
-__all__ = ["AUDIO_CHECK_VERSION", "audio_file_problem", "check_audio_files"]
+__all__ = ["RESAMPLERS", "AudioError", "audio_extensions", "read_mono", "resample",
+           "fit_length", "load_waveform", "AUDIO_CHECK_VERSION", "audio_file_problem",
+           "check_audio_files"]
+
+#: Resampling methods by name (see the module docstring).
+RESAMPLERS = ("polyphase", "sinc")
+
+
+class AudioError(ValueError):
+    """An audio file that cannot be used (missing, unreadable, empty); one-line message."""
+
+
+def audio_extensions() -> set[str]:
+    """File extensions soundfile can read, lower case with the dot (``{".wav", ".flac", ...}``)."""
+    return {"." + fmt.lower() for fmt in soundfile.available_formats()} | {".aif"}
+
+
+def read_mono(path: str | Path, start: int = 0, stop: int = -1) -> tuple[np.ndarray, int]:
+    """Samples ``[start, stop)`` ``(samples,)`` float32 (channels averaged) and the file's rate.
+
+    Parameters
+    ----------
+    path : str or Path
+        Any file soundfile reads (wav, flac, ogg, ...).
+    start, stop : int
+        Sample range in the file's own rate; ``stop < 0`` = to the end.
+
+    Raises
+    ------
+    AudioError
+        If the file is missing, unreadable as audio, or the range holds no samples.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"audio file not found: {path}")
+    try:
+        wave, rate = soundfile.read(str(path), start=int(start),
+                                    stop=None if int(stop) < 0 else int(stop),
+                                    dtype="float32", always_2d=True)
+    except Exception as err:  # soundfile raises several classes (LibsndfileError, RuntimeError)
+        reason = " ".join(str(err).split()) or type(err).__name__
+        raise AudioError(f"cannot read audio file {path}: {reason}") from err
+    if wave.shape[0] == 0:
+        where = "" if (int(start), int(stop) < 0) == (0, True) else f" in [{start}, {stop})"
+        raise AudioError(f"audio file {path} holds no samples{where}")
+    return wave.mean(axis=1), int(rate)
+
+
+def resample(wave: np.ndarray, rate: int, target: int, method: str = "polyphase") -> np.ndarray:
+    """``wave`` ``(samples,)`` at ``rate`` Hz resampled to ``target`` Hz (float32).
+
+    Examples
+    --------
+    >>> resample(np.zeros(8000, dtype=np.float32), 8000, 16000).shape
+    (16000,)
+    """
+    if method not in RESAMPLERS:
+        raise ValueError(f"resampler must be one of {RESAMPLERS}, got {method!r}")
+    if int(rate) == int(target):
+        return wave.astype(np.float32, copy=False)
+    if method == "polyphase":
+        from scipy.signal import resample_poly
+
+        g = gcd(int(rate), int(target))
+        return resample_poly(wave, int(target) // g, int(rate) // g).astype(np.float32)
+    from torchaudio.functional import resample as sinc_resample
+
+    return sinc_resample(torch.from_numpy(np.ascontiguousarray(wave)), int(rate),
+                         int(target)).numpy()
+
+
+def fit_length(wave: np.ndarray, num_samples: int | None) -> np.ndarray:
+    """Pad with zeros or cut ``wave`` to ``num_samples`` (unchanged if ``None``).
+
+    Examples
+    --------
+    >>> fit_length(np.ones(3, dtype=np.float32), 5).tolist()
+    [1.0, 1.0, 1.0, 0.0, 0.0]
+    """
+    if num_samples is None:
+        return wave
+    out = np.zeros(int(num_samples), dtype=np.float32)
+    out[: min(len(wave), int(num_samples))] = wave[: int(num_samples)]
+    return out
+
+
+def load_waveform(
+    path: str | Path,
+    sample_rate: int,
+    method: str = "polyphase",
+    num_samples: int | None = None,
+    start: int = 0,
+    stop: int = -1,
+) -> torch.Tensor:
+    """Mono waveform ``(samples,)`` float32 of an audio file at ``sample_rate`` Hz.
+
+    Parameters
+    ----------
+    path : str or Path
+        Any file soundfile reads (wav, flac, ogg, ...), any rate, any number of channels.
+    sample_rate : int
+        The model's rate in Hz.
+    method : str
+        ``"polyphase"`` or ``"sinc"`` resampling (:data:`RESAMPLERS`), used only when the
+        file has another rate.
+    num_samples : int, optional
+        Pad with zeros or cut to this length (keyword-spotting clips).
+    start, stop : int
+        Sample range in the file's own rate; ``stop < 0`` = to the end.
+
+    Raises
+    ------
+    AudioError
+        As :func:`read_mono`.
+    """
+    wave, rate = read_mono(path, start, stop)
+    return torch.from_numpy(fit_length(resample(wave, rate, sample_rate, method), num_samples))
+
 
 #: Version of the records :func:`check_audio_files` caches (bump when the checks change).
 AUDIO_CHECK_VERSION = 1

@@ -17,8 +17,8 @@ Features (:func:`fbank_features`): mono, resampled to 16 kHz when the file has a
 povey window, pre-emphasis 0.97, DC removal, no dither, log). Batches are zero-padded;
 the models take the relative lengths and ignore the padding in their time averages.
 
-Speech Commands (35 words) uses the manifests written by the Speech Commands preparer of
-``recipes/SpeechCommands`` (``task="all"``); :func:`manifest_datasets` reads them.
+Speech Commands (35 words) uses the manifests written by the Speech Commands preparer,
+:mod:`sparse.data.speech_commands` (``task="all"``); :func:`manifest_datasets` reads them.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
 from speechbrain.dataio.dataset import DynamicItemDataset
 
+from .audio import load_waveform
 from .shd import hold_out_speakers
 
 __all__ = ["SAMPLE_RATE", "N_MELS", "HD_VALID_PROTOCOLS", "parse_hd_name", "read_audio_16k",
@@ -62,19 +62,13 @@ def parse_hd_name(name: str) -> tuple[int, int]:
 
 
 def read_audio_16k(path: str | Path, start: int = 0, stop: int = -1) -> torch.Tensor:
-    """Mono waveform ``(samples,)`` at 16 kHz (soundfile; sinc resampling if needed)."""
-    wave, rate = sf.read(str(path), start=int(start), stop=None if int(stop) < 0 else int(stop),
-                         dtype="float32", always_2d=True)
-    wave = wave.mean(axis=1)
-    out = torch.from_numpy(np.ascontiguousarray(wave))
-    if rate != SAMPLE_RATE:
-        # torchaudio's sinc resampler (pure torch). scipy.signal.resample_poly cannot be used
-        # here: scipy's array-API probe looks up ``sys.modules["sparse"].SparseArray`` (pydata
-        # sparse) and fails on this package, which has the same import name.
-        from torchaudio.functional import resample
+    """Mono waveform ``(samples,)`` at 16 kHz, samples ``[start, stop)`` of the file.
 
-        out = resample(out, int(rate), SAMPLE_RATE)
-    return out
+    :func:`~sparse.data.audio.load_waveform` with the ``"sinc"`` resampler
+    (``torchaudio.functional.resample``), the HD recipe's since its first run (exported HD
+    and Speech Commands SpArch models record it).
+    """
+    return load_waveform(path, SAMPLE_RATE, "sinc", None, start, stop)
 
 
 def fbank_features(wave: torch.Tensor, n_mels: int = N_MELS) -> torch.Tensor:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
-import inspect
-
 import torch  # noqa: F401  (doctest namespace)
 from torch import Tensor, nn
 
 from .._checks import check_positive
-from .frontend import SpikingFrontEnd, _activation
+from .frontend import SpikingFrontEnd, _activation, check_keywords
 
 __all__ = ["ASREncoder"]
 
@@ -64,13 +61,8 @@ class ASREncoder(SpikingFrontEnd):
         return_spikes: bool = False,
         **kwargs,
     ) -> None:
-        unknown = sorted(set(kwargs) - _FRONT_END_ARGS)
-        if unknown:
-            known = sorted(_FRONT_END_ARGS | {"phoneme_num_layers", "phoneme_features",
+        check_keywords("ASREncoder", kwargs, {"phoneme_num_layers", "phoneme_features",
                                               "phoneme_ctc_rate_hz", "return_spikes"})
-            close = difflib.get_close_matches(unknown[0], known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise TypeError(f"ASREncoder got unknown keyword argument(s) {unknown}{hint}")
         super().__init__(*args, **kwargs)
         self.return_spikes = bool(return_spikes)
         check_positive("phoneme_ctc_rate_hz", phoneme_ctc_rate_hz)
@@ -124,7 +116,3 @@ class ASREncoder(SpikingFrontEnd):
         if self.return_spikes if return_spikes is None else return_spikes:
             return out, spikes
         return out
-
-
-#: Keyword arguments understood by the front end.
-_FRONT_END_ARGS = set(inspect.signature(SpikingFrontEnd.__init__).parameters) - {"self"}

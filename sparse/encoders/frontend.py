@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import inspect
 from collections.abc import Sequence
 
@@ -14,7 +15,7 @@ from ..neurons.modules import AdLIFNeurons
 from .multilayer import MultilayeredSpiking
 
 __all__ = ["AuditoryNerve", "FeatureMapLayerNorm", "SpikingFrontEnd", "TIME_PADDINGS",
-           "encode_with_spikes"]
+           "FRONT_END_ARGS", "check_keywords"]
 
 #: ``"upstream"`` pads ``k_t`` frames on each side of every conv (``T + k_t + 1`` frames out,
 #: spikes shifted by about ``k_t / 2`` frames); ``"same"`` pads ``(k_t - 1) // 2`` left and
@@ -262,31 +263,25 @@ class SpikingFrontEnd(nn.Module):
         self.cortex.project_parameters_()
 
 
-def encode_with_spikes(model: nn.Module, feats: Tensor) -> tuple[Tensor, list[Tensor]]:
-    """``(out, all_spikes)`` of a SPARSE encoder, whatever its ``return_spikes`` default.
+def check_keywords(owner: str, kwargs: dict, own: set[str]) -> None:
+    """Raise ``TypeError`` naming the first unknown key of ``kwargs``, with a close match.
 
-    :class:`~sparse.ASREncoder` returns only ``out`` unless asked; :class:`~sparse.KWSEncoder`
-    still returns both always (its ``return_spikes`` comes with the next stage of #16). The
-    shared callers (analysis, inference) use this, so that they serve both. ``model`` may be
-    wrapped (``DistributedDataParallel``, ``torch.compile``): keyword arguments pass through.
+    An encoder takes the keyword arguments of :class:`SpikingFrontEnd` and its ``own``; a YAML
+    typo (``cortex_layer_size``) must not silently keep a default.
 
-    Parameters
-    ----------
-    model : nn.Module
-        An encoder ``(B, T, num_mel_bins) -> out`` with spike trains.
-    feats : Tensor
-        ``(B, T, num_mel_bins)`` features.
-
-    Returns
-    -------
-    out : Tensor
-        The encoder's output.
-    all_spikes : list of Tensor
-        Every population's spikes ``(B, T', N_i)``, in :attr:`SpikingFrontEnd.population_names`
-        order.
+    Examples
+    --------
+    >>> check_keywords("KWSEncoder", {"return_spike": True}, {"return_spikes"})
+    Traceback (most recent call last):
+    ...
+    TypeError: KWSEncoder got unknown keyword argument(s) ['return_spike']; did you mean ...
     """
-    inner = getattr(model, "module", model)
-    inner = getattr(inner, "_orig_mod", inner)  # torch.compile's wrapper
-    if "return_spikes" in inspect.signature(inner.forward).parameters:
-        return model(feats, return_spikes=True)
-    return model(feats)
+    unknown = sorted(set(kwargs) - FRONT_END_ARGS)
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], sorted(FRONT_END_ARGS | own), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise TypeError(f"{owner} got unknown keyword argument(s) {unknown}{hint}")
+
+
+#: Keyword arguments understood by the front end.
+FRONT_END_ARGS = set(inspect.signature(SpikingFrontEnd.__init__).parameters) - {"self"}

@@ -2,24 +2,43 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
 from ..neurons.defaults import BACKEND
-from ..neurons.modules import ReadoutLayer
-from .frontend import SpikingFrontEnd
+from ..neurons.modules import READOUT_ALPHA_LIM, ReadoutLayer
+from .frontend import SpikingFrontEnd, check_keywords
 
-__all__ = ["KWSEncoder"]
+__all__ = ["KWSEncoder", "READOUT_REDUCTIONS"]
+
+#: How the readout's per-step potentials ``u_t`` become one class distribution per clip:
+#: ``"sum"`` / ``"mean"``: softmax of every step, summed (upstream) or averaged over time;
+#: ``"mean_potential"``: softmax of the time-averaged potentials; ``"max_potential"``:
+#: softmax of each class's largest potential over time.
+READOUT_REDUCTIONS = ("sum", "mean", "mean_potential", "max_potential")
 
 
 class KWSEncoder(SpikingFrontEnd):
     """Auditory nerve and AdLIF cortex followed by :class:`~sparse.ReadoutLayer`.
 
-    ``feats (B, T, num_mel_bins) -> (out (B, 1, readout_features), all_spikes)``.
+    ``feats (B, T, num_mel_bins) -> out (B, 1, readout_features)``, or
+    ``(out, all_spikes)`` with ``return_spikes`` (a constructor default, overridable per
+    call), as :class:`~sparse.ASREncoder`: by default the encoder drops into a SpeechBrain
+    YAML in place of another encoder; recipes ask for spikes.
     ``out`` sums (``readout_reduction="sum"``, upstream) or averages (``"mean"``,
-    a probability distribution) the per-step softmax of the readout potentials.
+    a probability distribution) the per-step softmax of the readout potentials, or is
+    the softmax of their time average (``"mean_potential"``) or maximum
+    (``"max_potential"``); see :data:`READOUT_REDUCTIONS`.
     Front-end arguments as :class:`~sparse.ASREncoder`; as upstream, the readout
-    itself has no dropout.
+    itself has no dropout. Any other keyword argument raises ``TypeError`` naming it.
+
+    ``readout_tau_lim = (low, high)`` in ms bounds the readout's learnt time constants,
+    ``alpha = exp(-dt / tau)``. ``None`` keeps upstream's range of 5 to 25 *steps*
+    (50 to 250 ms at dt = 10 ms, only 10 to 50 ms at dt = 2 ms): too short to hold the
+    evidence of a spoken word until the clip ends.
 
     Examples
     --------
@@ -27,19 +46,39 @@ class KWSEncoder(SpikingFrontEnd):
     ...                    cortex_feedforward_portions=[1], cortex_sfa_portions=[.5],
     ...                    cortex_rnn_portions=[.5], readout_features=10,
     ...                    readout_reduction="mean", dt=10.0)
-    >>> out, spikes = model(torch.rand(3, 50, 40))
-    >>> out.shape, len(spikes)
-    (torch.Size([3, 1, 10]), 2)
+    >>> feats = torch.rand(3, 50, 40)
+    >>> model(feats).shape
+    torch.Size([3, 1, 10])
+    >>> out, spikes = model(feats, return_spikes=True)
+    >>> [tuple(s.shape) for s in spikes]
+    [(3, 58, 136), (3, 58, 32)]
     """
 
     def __init__(
-        self, *args, readout_features: int = 512, readout_reduction: str = "sum", **kwargs
+        self,
+        *args,
+        readout_features: int = 512,
+        readout_reduction: str = "sum",
+        readout_tau_lim: Sequence[float] | None = None,
+        return_spikes: bool = False,
+        **kwargs,
     ) -> None:
+        check_keywords("KWSEncoder", kwargs, {"readout_features", "readout_reduction",
+                                              "readout_tau_lim", "return_spikes"})
+        if readout_reduction not in READOUT_REDUCTIONS:
+            raise ValueError(
+                f"readout_reduction must be one of {READOUT_REDUCTIONS}, got {readout_reduction!r}"
+            )
         super().__init__(*args, **kwargs)
+        self.readout_reduction = readout_reduction
+        self.return_spikes = bool(return_spikes)
+        alpha_lim = READOUT_ALPHA_LIM if readout_tau_lim is None else tuple(
+            math.exp(-self.dt / float(tau)) for tau in readout_tau_lim)
         self.readout = ReadoutLayer(
             self.cortex.layer_sizes[-1], int(readout_features),
             dropout=0.0, normalization="batchnorm", use_bias=True,
-            reduction=readout_reduction, backend=kwargs.get("backend", BACKEND),
+            reduction="sum" if readout_reduction == "sum" else "mean",
+            backend=kwargs.get("backend", BACKEND), alpha_lim=alpha_lim,
         )
 
     @torch.no_grad()
@@ -48,7 +87,22 @@ class KWSEncoder(SpikingFrontEnd):
         super().project_parameters_()
         self.readout.project_parameters_()
 
-    def forward(self, feats: Tensor) -> tuple[Tensor, list[Tensor]]:
-        """``(class scores (B, 1, readout_features), all_spikes)``."""
+    def forward(
+        self, feats: Tensor, return_spikes: bool | None = None
+    ) -> Tensor | tuple[Tensor, list[Tensor]]:
+        """Class scores ``(B, 1, readout_features)``, with ``all_spikes`` if asked.
+
+        ``return_spikes`` (default: the constructor's) adds every population's spikes,
+        ``(out, [nerve (B, T', C*F'), cortex_i (B, T', O_i) ...])``.
+        """
         spikes = self.spikes(feats)
-        return self.readout(spikes[-1]), spikes
+        if self.readout_reduction in ("sum", "mean"):
+            out = self.readout(spikes[-1])
+        else:
+            u = self.readout.potentials(spikes[-1])  # (B, T', C)
+            pooled = u.mean(1, keepdim=True) if self.readout_reduction == "mean_potential" \
+                else u.amax(1, keepdim=True)
+            out = torch.softmax(pooled, dim=-1)
+        if self.return_spikes if return_spikes is None else return_spikes:
+            return out, spikes
+        return out

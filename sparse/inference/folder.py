@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 __all__ = ["HPARAMS_FILE", "LABELS_FILE", "README_FILE", "FORMAT_VERSION", "KINDS",
-           "InferenceError", "save_module", "load_module", "read_model_folder"]
+           "MOVED_NAMES", "InferenceError", "save_module", "load_module", "read_model_folder"]
 
 HPARAMS_FILE = "hyperparams.yaml"
 LABELS_FILE = "label_encoder.txt"
@@ -34,6 +34,9 @@ README_FILE = "README.md"
 FORMAT_VERSION = 1
 #: Model kinds and the interface class that loads each.
 KINDS = {"asr": "SpikingASR", "kws": "SpikingKWS", "sparch": "SpArchClassifier"}
+#: Dotted names that folders written by earlier versions may hold -> their place now
+#: (``sparse.models.training`` was removed in the architecture pass of #16).
+MOVED_NAMES = {"sparse.models.training.build_model": "sparse.models.build_model"}
 
 
 class InferenceError(ValueError):
@@ -122,9 +125,11 @@ def read_model_folder(
 
     folder = check_model_folder(source, hparams_file)
     path = folder / hparams_file
+    text = path.read_text(encoding="utf-8")
+    for old, new in MOVED_NAMES.items():  # tags such as !apply:<old> of older folders
+        text = re.sub(rf"(![a-z]+:){re.escape(old)}\b", rf"\g<1>{new}", text)
     try:
-        with open(path, encoding="utf-8") as stream:
-            hparams = load_hyperpyyaml(stream, dict(overrides or {}), overrides_must_match=True)
+        hparams = load_hyperpyyaml(text, dict(overrides or {}), overrides_must_match=True)
     except (ValueError, KeyError, TypeError, AttributeError, ImportError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise InferenceError(f"cannot build the model of {path}: {first}") from err

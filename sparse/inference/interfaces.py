@@ -27,9 +27,8 @@ import torch
 from speechbrain.inference.interfaces import Pretrained
 from torch import Tensor
 
+from ..data.audio import AudioError, load_waveform
 from ..efficiency import Efficiency, EnergyModel, Network, count_operations, network_of
-from ..encoders.frontend import encode_with_spikes
-from .audio import AudioError, load_waveform
 from .folder import (
     HPARAMS_FILE,
     KINDS,
@@ -199,7 +198,7 @@ class SpikingModel(Pretrained):
 
     def run_encoder(self, feats: Tensor, lengths: Tensor) -> tuple[Tensor, list[Tensor]]:
         """The one place that calls the encoder: ``(output, spikes of every population)``."""
-        return encode_with_spikes(self.mods.model, feats)
+        return self.mods.model(feats, return_spikes=True)
 
     @property
     def population_names(self) -> list[str]:

@@ -287,7 +287,8 @@ class ReadoutLayer(nn.Module):
 
     Upstream draws ``u_0 ~ U[0, 1)`` at every call (non-deterministic evaluation) and
     ignores ``dropout``; here ``u_0 = 0`` and ``dropout`` is applied to the input.
-    ``alpha`` is learnt in ``[exp(-1/5), exp(-1/25)]`` (per step, independent of dt).
+    ``alpha`` is learnt in ``alpha_lim``, by default upstream's ``[exp(-1/5), exp(-1/25)]``
+    (time constants of 5 to 25 steps, whatever the step length).
 
     Examples
     --------
@@ -306,8 +307,13 @@ class ReadoutLayer(nn.Module):
         use_bias: bool = True,
         reduction: str = "sum",
         backend: str = BACKEND,
+        alpha_lim: Sequence[float] = READOUT_ALPHA_LIM,
     ) -> None:
         super().__init__()
+        lo, hi = (float(a) for a in alpha_lim)
+        if not 0.0 < lo <= hi < 1.0:
+            raise ValueError(f"alpha_lim must satisfy 0 < low <= high < 1, got {list(alpha_lim)}")
+        self.alpha_lim = (lo, hi)
         if reduction not in ("sum", "mean"):
             raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
         check_portion("dropout", dropout)
@@ -316,19 +322,19 @@ class ReadoutLayer(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.W = nn.Linear(input_size, hidden_size, bias=use_bias)
         self.norm = make_norm(normalization, hidden_size)
-        self.alpha = nn.Parameter(torch.empty(hidden_size).uniform_(*READOUT_ALPHA_LIM))
+        self.alpha = nn.Parameter(torch.empty(hidden_size).uniform_(lo, hi))
 
     def potentials(self, x: Tensor) -> Tensor:
         """Membrane potentials ``(B, T, H)`` for input ``x`` ``(B, T, I)``."""
         check_rank3(x, type(self).__name__)
         current = apply_norm(self.norm, self.W(self.dropout(x)))
-        alpha = self.alpha.clamp(*READOUT_ALPHA_LIM)
+        alpha = self.alpha.clamp(*self.alpha_lim)
         return engine.leaky_integrator(current, alpha, backend=self.backend)
 
     @torch.no_grad()
     def project_parameters_(self) -> None:
         """Clamp ``alpha`` into its range in place (call after an optimiser step)."""
-        self.alpha.clamp_(*READOUT_ALPHA_LIM)
+        self.alpha.clamp_(*self.alpha_lim)
 
     def forward(self, x: Tensor) -> Tensor:
         """Softmax of the potentials summed (``"sum"``) or averaged (``"mean"``) over time."""

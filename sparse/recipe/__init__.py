@@ -6,11 +6,13 @@
 * :mod:`.checkpoints`: torn checkpoints set aside before recovery.
 * :mod:`.distributed`: torchrun teardown and DDP on CPU.
 * :mod:`.metrics`: per-epoch means of logged values (firing rates in Hz).
-* :mod:`.logs`: SpeechBrain log records that are noise for sparse.
-* :mod:`.sparch` (SpArch ``Brain`` and recipe driver) and :mod:`.timit` (TIMIT recipe steps
-  shared by training and analysis) import SpeechBrain: import them by name.
+* :mod:`.logs`: SpeechBrain and matplotlib log records that are noise for sparse.
+* :mod:`.sparch` (SpArch ``Brain`` and recipe driver, every SpArch corpus), :mod:`.timit` and
+  :mod:`.speech_commands` (the steps that each corpus' training and analysis share) import
+  SpeechBrain: import them by name.
 
-Corpus data code (audio checks, noise, TIMIT preparation) lives in :mod:`sparse.data`.
+Corpus data code (audio reading and checks, noise, TIMIT and Speech Commands preparation)
+lives in :mod:`sparse.data`.
 """
 
 from .checkpoints import (
@@ -29,12 +31,12 @@ from .hparams import (
     split_overrides,
 )
 from .logs import drop_speechbrain_noise
-from .metrics import FiringRateMeter, MeanMeter
+from .metrics import MeanMeter
 
 __all__ = [
     "RecipeError", "run_recipe", "no_empty_folders_left", "override_keys",
     "check_override_types", "recipe_overrides", "load_recipe_hparams", "split_overrides",
     "load_analysis_hparams", "checkpoint_is_complete", "set_aside_incomplete_checkpoints",
     "SkipIncompleteCheckpoints", "close_process_group", "wrap_ddp_cpu",
-    "drop_speechbrain_noise", "MeanMeter", "FiringRateMeter",
+    "drop_speechbrain_noise", "MeanMeter",
 ]

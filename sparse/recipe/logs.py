@@ -1,4 +1,5 @@
-"""SpeechBrain log records that are noise for sparse's commands, dropped one by one.
+"""Log records that are noise for sparse's commands: SpeechBrain's, dropped one by one, and
+matplotlib's DEBUG records (:func:`quiet_matplotlib`).
 
 SpeechBrain 1.1.2 builds ``ProgressSampleLogger``'s image saver when
 ``speechbrain.utils.train_logger`` is imported (a recipe YAML's ``FileTrainLogger`` imports
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import logging
 
-__all__ = ["NOISE", "drop_speechbrain_noise"]
+__all__ = ["NOISE", "drop_speechbrain_noise", "quiet_matplotlib"]
 
 #: Logger name -> messages dropped from it (whole messages, compared exactly).
 NOISE: dict[str, tuple[str, ...]] = {
@@ -38,3 +39,10 @@ def drop_speechbrain_noise() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _DropMessages) for f in logger.filters):
             logger.addFilter(_DropMessages(messages))
+
+
+def quiet_matplotlib() -> None:
+    """Keep matplotlib's loggers at WARNING, so that a run's ``log.txt`` (SpeechBrain logs
+    DEBUG there) does not receive its font-matching lines; call before matplotlib is imported
+    (it logs its paths on import)."""
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import torch
 
-__all__ = ["MeanMeter", "FiringRateMeter"]
+__all__ = ["MeanMeter"]
 
 
 class MeanMeter:
@@ -39,7 +39,3 @@ class MeanMeter:
     def summary(self, prefix: str = "") -> dict[str, float]:
         """Weighted mean of each name, keyed ``prefix + name``."""
         return {prefix + k: self._sums[k] / self._weight[k] for k in self._sums}
-
-
-#: The name the recipes used for :class:`MeanMeter` of firing rates (Hz).
-FiringRateMeter = MeanMeter

@@ -1,7 +1,7 @@
 """Training of the SpArch models with SpeechBrain: the ``Brain`` and the recipe driver.
 
-Shared by ``recipes/{SHD,SSC,HD}/run_training.py`` (:data:`CORPUS_TASKS`) and
-``recipes/SpeechCommands/run_sparch.py``; a recipe only says how to get the data of each task
+Shared by ``recipes/{SHD,SSC,HD}/run_training.py`` and ``recipes/SpeechCommands/run_sparch.py``
+(:data:`CORPUS_TASKS`); a recipe only names its corpus, whose task says how to get the data
 (:class:`SpArchTask`). The networks come from :func:`sparse.models.build_model`.
 
 Objective: the model returns the time-averaged softmax ``p`` (a distribution per example);
@@ -33,7 +33,15 @@ import speechbrain as sb
 import torch
 import torch.nn.functional as F
 
-from ..data import hd_datasets, make_hd_fixture, make_spike_fixture, spike_datasets
+from ..data import (
+    hd_datasets,
+    make_hd_fixture,
+    make_speech_commands_fixture,
+    make_spike_fixture,
+    manifest_datasets,
+    spike_datasets,
+)
+from ..data.speech_commands import SpeechCommandsLayoutError, prepare_speech_commands
 from ..regularization import sparch_rate_penalty
 from .checkpoints import SkipIncompleteCheckpoints
 from .errors import RecipeError, no_empty_folders_left
@@ -64,21 +72,12 @@ class SpArchBrain(SkipIncompleteCheckpoints, _SpArchOptimisers):
 
     Expects ``modules.model``, and in ``hparams``: ``use_regularizers``, ``reg_factor``,
     ``reg_fmin_hz``, ``reg_fmax_hz``, ``lr_scheduler`` (a partial taking the optimiser) and
-    ``train_logger``. (A YAML with SpArch's ``reg_fmin``/``reg_fmax`` in spikes per step is
-    still read, converted with the model's ``dt``, until the Speech Commands SpArch YAML moves
-    to Hz.)
+    ``train_logger``.
     """
 
     def _model(self) -> torch.nn.Module:
         model = self.modules.model
         return getattr(model, "module", model)
-
-    def rate_bounds_hz(self) -> tuple[float, float]:
-        """``(reg_fmin_hz, reg_fmax_hz)``; legacy per-step bounds times ``1000 / dt``."""
-        if hasattr(self.hparams, "reg_fmin_hz"):
-            return float(self.hparams.reg_fmin_hz), float(self.hparams.reg_fmax_hz)
-        per_step_to_hz = 1000.0 / self._model().dt
-        return self.hparams.reg_fmin * per_step_to_hz, self.hparams.reg_fmax * per_step_to_hz
 
     def compute_forward(self, batch, stage):
         """Class probabilities ``(B, C)`` and firing rates ``(N,)`` (``None`` for ANNs)."""
@@ -100,7 +99,8 @@ class SpArchBrain(SkipIncompleteCheckpoints, _SpArchOptimisers):
             self.rate_meter.update(dict(zip(model.population_names, by_layer, strict=True)),
                                    weight=n)
             if stage == sb.Stage.TRAIN and self.hparams.use_regularizers:
-                penalty = sparch_rate_penalty(rates, *self.rate_bounds_hz(), dt=model.dt)
+                penalty = sparch_rate_penalty(rates, self.hparams.reg_fmin_hz,
+                                              self.hparams.reg_fmax_hz, dt=model.dt)
                 loss = loss + self.hparams.reg_factor * penalty
         return loss
 
@@ -235,7 +235,6 @@ def run_sparch_recipe(argv: Sequence[str] | None, tasks: Mapping[str, SpArchTask
     return brain
 
 
-
 def _spike_task(task: str) -> SpArchTask:
     """SHD or SSC: binned spike trains of the HDF5 files in the data folder."""
 
@@ -255,9 +254,35 @@ def _hd_audio_datasets(hparams: dict, data_folder: Path) -> dict:
                        hparams["valid_speakers"], hparams["seed"], hparams["n_mels"])
 
 
-#: The corpora of ``recipes/SHD``, ``recipes/SSC`` and ``recipes/HD`` (the YAML's ``task``).
+def _speech_commands_datasets(hparams: dict, data_folder: Path) -> dict:
+    """Speech Commands: manifests from the official lists (``prepare_task``, ``task="all"``
+    for SpArch's 35 words), then the datasets of their audio (features computed on the fly)."""
+    try:
+        prepare_speech_commands(
+            data_folder,
+            hparams["manifest_folder"],
+            task=hparams["prepare_task"],
+            unknown_fraction=hparams["unknown_fraction"],
+            silence_fraction=hparams["silence_fraction"],
+            seed=hparams["seed"],
+        )
+    except SpeechCommandsLayoutError as err:
+        raise RecipeError(str(err)) from err
+    datasets, labels = manifest_datasets(hparams["manifest_folder"], data_folder, hparams["n_mels"])
+    if len(labels) != hparams["nb_outputs"]:
+        raise RecipeError(
+            f"the data has {len(labels)} classes but nb_outputs is "
+            f"{hparams['nb_outputs']}; pass --nb_outputs={len(labels)}"
+        )
+    return datasets
+
+
+#: The corpora of ``recipes/SHD``, ``recipes/SSC``, ``recipes/HD`` and
+#: ``recipes/SpeechCommands/run_sparch.py`` (the YAML's ``task``).
 CORPUS_TASKS = {"shd": _spike_task("shd"), "ssc": _spike_task("ssc"),
-                "hd": SpArchTask("HD", make_hd_fixture, _hd_audio_datasets)}
+                "hd": SpArchTask("HD", make_hd_fixture, _hd_audio_datasets),
+                "speech_commands": SpArchTask("SpeechCommands", make_speech_commands_fixture,
+                                              _speech_commands_datasets)}
 
 
 def corpus_main(task: str) -> Callable[[Sequence[str] | None], SpArchBrain]:

@@ -55,7 +55,7 @@ def test_paper_configuration_parameter_count():
 
 def test_kws_encoder_readout():
     model = KWSEncoder(**SMALL, readout_features=7, readout_reduction="mean", dt=10.0).eval()
-    out, spikes = model(torch.rand(3, 40, 20))
+    out, spikes = model(torch.rand(3, 40, 20), return_spikes=True)
     assert out.shape == (3, 1, 7)
     assert torch.allclose(out.sum(-1), torch.ones(3, 1))
     assert len(spikes) == 3
@@ -135,8 +135,13 @@ def test_unknown_keyword_arguments_raise_naming_the_key():
         ASREncoder(**SMALL, cortex_layer_size=[8])  # a YAML typo no longer vanishes
     with pytest.raises(TypeError, match=r"unknown keyword argument\(s\) \['colour'\]$"):
         ASREncoder(**SMALL, colour="blue")
-    with pytest.raises(TypeError, match="unexpected keyword argument 'phoneme_features'"):
+    with pytest.raises(TypeError, match=r"KWSEncoder got unknown keyword argument\(s\) "
+                                        r"\['phoneme_features'\]"):
         KWSEncoder(**SMALL, phoneme_features=8)  # an ASR-only key is unknown to KWS
+    with pytest.raises(TypeError, match=r"KWSEncoder got unknown keyword argument\(s\) "
+                                        r"\['readout_feature'\]; did you mean "
+                                        r"'readout_features'\?"):
+        KWSEncoder(**SMALL, readout_feature=8)
 
 
 @pytest.mark.parametrize("padding, channels, lag", [
@@ -162,7 +167,8 @@ def test_populations_name_every_spike_train_in_order():
     assert list(pops) == model.population_names == ["nerve", "cortex1", "cortex2"]
     assert pops["nerve"] is model.nerve.neurons
     assert [m.num_neurons for m in pops.values()] == [32, 12, 10]
-    assert [s.shape[-1] for s in model(torch.rand(1, 20, 20))[1]] == [32, 12, 10]
+    spikes = model(torch.rand(1, 20, 20), return_spikes=True)[1]
+    assert [s.shape[-1] for s in spikes] == [32, 12, 10]
 
 
 def test_seeded_construction_and_training_forward_are_deterministic():
@@ -233,32 +239,24 @@ def test_inside_speechbrain_brain(tmp_path):
     assert tau.min() >= 3 and tau.max() <= 25  # tau_u[0] would stay near 100 without it
 
 
-def test_the_asr_encoder_returns_its_output_unless_spikes_are_asked():
+@pytest.mark.parametrize("name", ["ASREncoder", "KWSEncoder"])
+def test_an_encoder_returns_its_output_unless_spikes_are_asked(name):
     torch.manual_seed(0)
-    model = ASREncoder(**SMALL, phoneme_features=4, dt=2.0).eval()
+    model = (ASREncoder(**SMALL, phoneme_features=4, dt=2.0) if name == "ASREncoder" else
+             KWSEncoder(**SMALL, readout_features=4, dt=2.0)).eval()
     feats = torch.rand(2, 40, 20)
     out = model(feats)
-    assert isinstance(out, torch.Tensor) and out.shape == (2, 2, 4)
+    assert isinstance(out, torch.Tensor) and out.shape == ((2, 2, 4) if name == "ASREncoder"
+                                                            else (2, 1, 4))
     again, spikes = model(feats, return_spikes=True)
     assert torch.equal(again, out) and [s.shape[-1] for s in spikes] == [32, 12, 10]
     model.return_spikes = True  # the constructor's default, overridable per call
     assert isinstance(model(feats), tuple) and torch.equal(model(feats, return_spikes=False), out)
-    with pytest.raises(TypeError, match=r"\['return_spike'\]; did you mean 'return_spikes'"):
-        ASREncoder(**SMALL, return_spike=True)
-
-
-def test_encode_with_spikes_serves_both_encoders_wrapped_or_not():
-    from sparse.encoders import encode_with_spikes
-
-    feats = torch.rand(2, 40, 20)
-    for model in (ASREncoder(**SMALL, dt=2.0).eval(),
-                  KWSEncoder(**SMALL, readout_features=3, dt=2.0).eval()):
-        out, spikes = encode_with_spikes(model, feats)
-        assert torch.equal(out, model(feats, return_spikes=True)[0] if isinstance(
-            model, ASREncoder) else model(feats)[0])
-        assert len(spikes) == 3
-        wrapped = torch.nn.DataParallel(model)  # keyword arguments pass through wrappers
-        assert torch.equal(encode_with_spikes(wrapped, feats)[0], out)
+    wrapped = torch.nn.DataParallel(model)  # the keyword passes through wrappers
+    assert torch.equal(wrapped(feats, return_spikes=False), out)
+    with pytest.raises(TypeError, match=rf"{name} got unknown keyword argument\(s\) "
+                                        r"\['return_spike'\]; did you mean 'return_spikes'"):
+        type(model)(**SMALL, return_spike=True)
 
 
 def test_the_upstream_import_path_keeps_upstreams_tuple():
@@ -268,4 +266,14 @@ def test_the_upstream_import_path_keeps_upstreams_tuple():
     out, spikes = model(torch.rand(1, 40, 20))
     assert isinstance(model, ASREncoder) and out.shape == (1, 2, 4) and len(spikes) == 3
     plain = ASREncoder(**SMALL, phoneme_features=4, dt=2.0)
+    assert plain.load_state_dict(model.state_dict()).missing_keys == []
+
+
+def test_the_upstream_kws_import_path_keeps_upstreams_tuple():
+    from sparse.encoder_kws import KWSEncoder as UpstreamKWSEncoder
+
+    model = UpstreamKWSEncoder(**SMALL, readout_features=3, dt=2.0).eval()
+    out, spikes = model(torch.rand(1, 40, 20))
+    assert isinstance(model, KWSEncoder) and out.shape == (1, 1, 3) and len(spikes) == 3
+    plain = KWSEncoder(**SMALL, readout_features=3, dt=2.0)
     assert plain.load_state_dict(model.state_dict()).missing_keys == []

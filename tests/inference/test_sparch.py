@@ -47,3 +47,52 @@ def test_non_spiking_baseline_classifies_but_has_no_efficiency(sparch_run):
     assert not (out / "efficiency.txt").exists()
     with pytest.raises(InferenceError, match="no spiking neurons"):
         model.efficiency_file(clip)
+
+
+OLD_FOLDER_YAML = """\
+# sparse sparch model, inference description (written by sparse.inference.export).
+sparse_model: 1
+kind: sparch
+trained_on: SpeechCommands (tiny generated fixture)
+features: kaldi_fbank
+sample_rate: 16000
+resampler: sinc
+clip_samples:
+n_mels: 6
+dt_ms: 10.0
+input_description: 16000 Hz mono audio -> 6 Kaldi log-mel bands, 10 ms frames
+backend: auto
+model: !apply:sparse.models.training.build_model
+  model_type: RadLIF
+  nb_inputs: 6
+  nb_outputs: 3
+  nb_layers: 3
+  nb_hiddens: 8
+  backend: !ref <backend>
+modules:
+  model: !ref <model>
+"""
+
+
+def test_a_folder_naming_the_removed_sparse_models_training_still_loads(tmp_path):
+    """Folders exported before #16 name ``sparse.models.training.build_model`` (removed)."""
+    from speechbrain.dataio.encoder import CategoricalEncoder
+
+    from sparse.inference.folder import save_module
+    from sparse.models import build_model
+
+    torch.manual_seed(0)
+    trained = build_model("RadLIF", 6, 3, nb_hiddens=8).eval()
+    save_module(trained, tmp_path / "model.ckpt")
+    (tmp_path / "hyperparams.yaml").write_text(OLD_FOLDER_YAML)
+    labels = CategoricalEncoder()
+    labels.update_from_iterable(["no", "yes", "up"])
+    labels.save(tmp_path / "label_encoder.txt")
+    model = load_model(tmp_path)
+    assert isinstance(model, SpArchClassifier)
+    loaded = model.mods.model
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(),
+                                                  trained.state_dict().values(), strict=True))
+    feats = torch.rand(2, 20, 6)
+    posteriors, _, _, names = model.classify_features(feats)
+    assert torch.allclose(posteriors, trained(feats)[0]) and set(names) <= {"no", "yes", "up"}

@@ -13,13 +13,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["--nb_epochs=1", "--nb_hiddens=8", "--noprogressbar", "--device=cpu"]
 
 
-def load_main(script: Path, monkeypatch):
-    """Import a recipe script under a unique module name (not kept in ``sys.modules``).
-
-    Its folder is on ``sys.path`` for this test only: ``run_sparch.py`` imports the Speech
-    Commands preparer next to it.
-    """
-    monkeypatch.syspath_prepend(str(script.parent))
+def load_main(script: Path):
+    """Import a recipe script under a unique module name (not kept in ``sys.modules``)."""
     name = f"recipe_{script.parent.name}_{script.stem}"
     spec = importlib.util.spec_from_file_location(name, script)
     module = importlib.util.module_from_spec(spec)
@@ -39,8 +34,8 @@ CASES = [
 
 @pytest.mark.slow
 @pytest.mark.parametrize("script,yaml,extra", CASES, ids=["SHD", "SSC", "HD", "SpeechCommands"])
-def test_recipe_runs_on_its_fixture(script, yaml, extra, tmp_path, monkeypatch):
-    main = load_main(ROOT / "recipes" / script, monkeypatch)
+def test_recipe_runs_on_its_fixture(script, yaml, extra, tmp_path):
+    main = load_main(ROOT / "recipes" / script)
     out = tmp_path / "out"
     brain = main([str(ROOT / "hparams" / yaml), f"--output_folder={out}", *SMALL, *extra])
     assert 0.0 <= brain.test_stats["accuracy"] <= 1.0
@@ -50,8 +45,8 @@ def test_recipe_runs_on_its_fixture(script, yaml, extra, tmp_path, monkeypatch):
     assert any((out / "save").glob("CKPT+*/lr_scheduler.ckpt"))
 
 
-def test_a_corpus_script_refuses_the_yaml_of_another_corpus(tmp_path, monkeypatch):
-    main = load_main(ROOT / "recipes" / "SHD" / "run_training.py", monkeypatch)
+def test_a_corpus_script_refuses_the_yaml_of_another_corpus(tmp_path):
+    main = load_main(ROOT / "recipes" / "SHD" / "run_training.py")
     out = tmp_path / "out"
     with pytest.raises(RecipeError, match=r"ssc_train\.yaml: task must be one of shd, "
                                           r"got 'ssc'"):
@@ -60,10 +55,9 @@ def test_a_corpus_script_refuses_the_yaml_of_another_corpus(tmp_path, monkeypatc
 
 
 @pytest.mark.slow
-def test_resume_sets_a_torn_scheduler_checkpoint_aside(tmp_path, plant_torn_checkpoint,
-                                                       monkeypatch):
+def test_resume_sets_a_torn_scheduler_checkpoint_aside(tmp_path, plant_torn_checkpoint):
     """The scheduler is registered last (in ``init_optimizers``); its file is checked too."""
-    main = load_main(ROOT / "recipes" / "HD" / "run_training.py", monkeypatch)
+    main = load_main(ROOT / "recipes" / "HD" / "run_training.py")
     out = tmp_path / "out"
     small = [arg for arg in SMALL if not arg.startswith("--nb_epochs")]
     args = [str(ROOT / "hparams" / "hd_train.yaml"), f"--output_folder={out}", *small,
@@ -75,10 +69,8 @@ def test_resume_sets_a_torn_scheduler_checkpoint_aside(tmp_path, plant_torn_chec
     assert "epoch: 2" in (out / "train_log.txt").read_text()
 
 
-@pytest.mark.parametrize("bounds", ["hz", "per_step"])
-def test_the_brains_penalty_is_sparchs_and_rates_are_logged_in_hz(bounds):
-    """Loss = NLL + reg_factor * SpArch's per-step penalty; the Speech Commands SpArch YAML's
-    per-step bounds (reg_fmin, reg_fmax) still give the same loss until it moves to Hz."""
+def test_the_brains_penalty_is_sparchs_and_rates_are_logged_in_hz():
+    """Loss = NLL + reg_factor * SpArch's per-step penalty (bounds given in Hz)."""
     from types import SimpleNamespace
 
     import speechbrain as sb
@@ -93,9 +85,8 @@ def test_the_brains_penalty_is_sparchs_and_rates_are_logged_in_hz(bounds):
     model = build_model("RadLIF", 6, 3, nb_hiddens=16, normalization="none", dt=dt).eval()
     x = torch.rand(4, 30, 6) * torch.linspace(0.0, 200.0, 6)
     labels = torch.tensor([0, 1, 2, 1])
-    hparams = {"use_regularizers": True, "reg_factor": 0.5}
-    hparams.update({"reg_fmin_hz": 10.0 / dt, "reg_fmax_hz": 500.0 / dt} if bounds == "hz"
-                   else {"reg_fmin": 0.01, "reg_fmax": 0.5})
+    hparams = {"use_regularizers": True, "reg_factor": 0.5, "reg_fmin_hz": 10.0 / dt,
+               "reg_fmax_hz": 500.0 / dt}
     brain = SpArchBrain(modules={"model": model}, hparams=hparams,
                         run_opts={"device": "cpu", "noprogressbar": True})
     brain.on_stage_start(sb.Stage.TRAIN)
@@ -110,3 +101,20 @@ def test_the_brains_penalty_is_sparchs_and_rates_are_logged_in_hz(bounds):
     logged = brain.rate_meter.summary(prefix="rate_hz_")
     assert list(logged) == ["rate_hz_layer1", "rate_hz_layer2"]
     assert logged["rate_hz_layer1"] == pytest.approx(float(rates_hz[:16].detach().mean()))
+
+
+def test_every_sparch_yaml_gives_its_rate_bounds_in_hz_at_its_dt():
+    """SpArch's bounds (0.01 and 0.5 spikes per step) in Hz, and the model's dt from the YAML."""
+    from hyperpyyaml import load_hyperpyyaml
+
+    for name in ("shd_train.yaml", "ssc_train.yaml", "hd_train.yaml",
+                 "speech_commands_sparch.yaml"):
+        text = (ROOT / "hparams" / name).read_text()
+        hp = load_hyperpyyaml(text, {"output_folder": "unused", "nb_hiddens": 4,
+                                     "__set_seed": None, "checkpointer": None,
+                                     "train_logger": None}, overrides_must_match=False)
+        dt = float(hp["dt_ms"])
+        assert hp["model"].dt == dt, name
+        assert (hp["reg_fmin_hz"] * dt / 1000, hp["reg_fmax_hz"] * dt / 1000) == \
+            pytest.approx((0.01, 0.5)), name
+        assert "reg_fmin:" not in text and "sparse.models.training" not in text, name

@@ -1,10 +1,11 @@
-"""Speech Commands preparer on a small generated tree in the official layout."""
+"""Speech Commands preparer (:mod:`sparse.data.speech_commands`) on a small generated tree in
+the official layout."""
 
 from __future__ import annotations
 
 import csv
 import hashlib
-import sys
+import importlib.util
 from collections import Counter
 from pathlib import Path
 
@@ -12,10 +13,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "SpeechCommands"
-sys.path.insert(0, str(RECIPE))
-
-from speech_commands_prepare import (  # noqa: E402
+from sparse.data import speech_commands
+from sparse.data.speech_commands import (
     KWS12_KEYWORDS,
     SILENCE_LABEL,
     UNKNOWN_LABEL,
@@ -146,3 +145,14 @@ def test_layout_errors(tmp_path):
     (root / sorted(lists["valid"])[0]).unlink()
     with pytest.raises(SpeechCommandsLayoutError, match="missing"):
         prepare_speech_commands(root, tmp_path / "save", task="custom", keywords=["zero", "one"])
+
+
+def test_the_recipe_folder_preparer_re_exports_the_package_one():
+    """``recipes/SpeechCommands/speech_commands_prepare.py`` is where SpeechBrain users look."""
+    path = Path(__file__).resolve().parents[2] / "recipes" / "SpeechCommands" / \
+        "speech_commands_prepare.py"
+    spec = importlib.util.spec_from_file_location("speech_commands_prepare_for_test", path)
+    module = importlib.util.module_from_spec(spec)  # loaded from its file: sys.path untouched
+    spec.loader.exec_module(module)
+    assert module.prepare_speech_commands is speech_commands.prepare_speech_commands
+    assert set(module.__all__) <= set(speech_commands.__all__)
