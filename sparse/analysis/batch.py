@@ -25,6 +25,12 @@ from .surrogates import (
 )
 from .surrogates import min_shift as shift_rule
 
+__all__ = [
+    "UTTERANCE_FPR", "PACTests", "UtteranceNull", "band_analytic", "far_masks", "group_test",
+    "ordered_pairs", "pac_tests", "pac_tests_utterance", "surrogate_shifts", "surrogate_z",
+    "used_min_shifts"
+]
+
 Band = tuple[float, float]
 
 

@@ -18,6 +18,11 @@ from .signals import BANDS, bandpass
 from .stats import permutation_pvalue
 from .surrogates import draw_shifts, min_shift, surrogate_pac_fft
 
+__all__ = [
+    "confusion_figure", "filtered_figure", "mean_rates", "pac_figure", "parameters_figure",
+    "raster_figure", "rates_figure", "save", "weights_figure"
+]
+
 
 def save(fig: Figure, path: Path, dpi: int = 150) -> Path:
     """Write ``fig`` as PNG and return the path."""

@@ -16,6 +16,11 @@ from . import plots
 from .batch import ordered_pairs
 from .report import METRIC_NAMES, METRICS, PACRun, PACSettings
 
+__all__ = [
+    "DZ_LIMIT", "NOTE", "conditions_figure", "contrast_figure", "fit", "matrix_grid",
+    "pair_matrix", "short_labels"
+]
+
 DZ_LIMIT = 1.5  # colour range of the contrast's d_z (values beyond are clipped)
 NOTE = "cN = cortex layer N, wave = waveform"
 

@@ -13,6 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = [
+    "N_BINS", "amplitude_distribution", "bin_counts", "binned_amplitude", "mean_from_sums",
+    "mean_vector", "mean_vector_length", "modulation_index", "phase_bin_indices",
+    "preferred_phase", "tort_mi_from_binned"
+]
+
 N_BINS = 18
 
 

@@ -15,6 +15,12 @@ from matplotlib.ticker import MaxNLocator
 
 from .pac import N_BINS
 
+__all__ = [
+    "plot_band_signal", "plot_confusion_matrix", "plot_histogram", "plot_lif_adlif_histogram",
+    "plot_null_histogram", "plot_pair_matrix", "plot_phase_amplitude", "plot_phone_labels",
+    "plot_raster", "plot_rate_histogram", "plot_spectrogram", "plot_weight_histogram", "pretty"
+]
+
 LIF_COLOR, ADLIF_COLOR = "tab:blue", "tab:orange"
 
 

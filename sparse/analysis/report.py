@@ -30,6 +30,13 @@ from .recording import CONDITIONS, Recording
 from .signals import BANDS
 from .stats import benjamini_hochberg
 
+__all__ = [
+    "CONTRAST_STATISTICS", "METRICS", "METRIC_NAMES", "ContrastResult", "PACResult", "PACRun",
+    "PACSettings", "adjusted", "condition_signals", "condition_tests", "contrast_rows",
+    "contrast_tests", "csv_rows", "direction", "run_pac", "silent_pairs", "usable_bands",
+    "write_csv"
+]
+
 METRICS = ("mi", "mvl")
 METRIC_NAMES = {"mi": "Tort MI", "mvl": "Canolty MVL"}
 #: Per-utterance statistic compared between speech and noise: ``z`` = in units of the

@@ -14,6 +14,12 @@ from .report import METRIC_NAMES, METRICS, PACResult, PACRun, PACSettings
 from .signals import BANDS
 from .surrogates import MAX_SHIFT_FRACTION, min_shift
 
+__all__ = [
+    "WIDTH", "answer", "contrast_lines", "definitions", "group_lines", "pair_labels",
+    "silence_lines", "smallest_contrast_p", "summary_table", "text_report", "used_vs_asked",
+    "utterance_lines", "wrap"
+]
+
 WIDTH = 100
 
 

@@ -15,6 +15,12 @@ from typing import NamedTuple
 import numpy as np
 from scipy import signal as sps
 
+__all__ = [
+    "AMPLITUDE_BANDS", "BANDS", "PHASE_BANDS", "PopulationSignal", "analytic", "bandpass",
+    "check_bandpass", "decimate", "decimation_factors", "design_bandpass", "population_signal",
+    "zero_phase_gain", "zscore"
+]
+
 #: Frequency bands of SPARSE's analysis (Hz), SPEC §4.3 item 5.
 BANDS: dict[str, tuple[float, float]] = {
     "delta": (0.5, 4.0),

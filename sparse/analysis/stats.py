@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["benjamini_hochberg", "permutation_pvalue"]
+
 
 def permutation_pvalue(
     null: np.ndarray, observed: np.ndarray, use: np.ndarray | None = None, rtol: float = 1e-10

@@ -28,6 +28,12 @@ from .pac import (
     tort_mi_from_binned,
 )
 
+__all__ = [
+    "MAX_SHIFT_FRACTION", "MinShift", "admissible_shifts", "amplitude_spectra",
+    "default_min_shift", "draw_shifts", "min_shift", "pac_from_spectra", "phase_spectra",
+    "surrogate_pac_fft", "surrogate_pac_loop"
+]
+
 #: A minimum shift never exceeds this share of the series length, so that at least half of all
 #: shifts (k in [m, n − m]) stay admissible. One period of delta's lower edge (0.5 Hz: 2 s)
 #: does not fit in a 2.5-s utterance; the cap is then applied and reported, never silently.

@@ -6,6 +6,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+__all__ = ["CoupledSignal", "coupled_signal", "independent_noise", "wandering_phase"]
+
 
 class CoupledSignal(NamedTuple):
     """A signal whose fast-band amplitude follows the slow-band phase."""
