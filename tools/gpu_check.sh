@@ -87,7 +87,7 @@ command_of() {
 --concat_original=True --batch_size=32 --number_of_epochs=2 --num_threads=null --noprogressbar" ;;
         speechcommands) echo "$PYTHON recipes/SpeechCommands/run_training.py \
 hparams/speech_commands_train.yaml --device=$RUN_DEVICE --output_folder=$OUT/speechcommands \
---number_of_epochs=1 --noprogressbar" ;;
+--number_of_epochs=1 --num_threads=null --noprogressbar" ;;
         sparch) echo "$PYTHON recipes/SHD/run_training.py hparams/shd_train.yaml \
 --device=$RUN_DEVICE --output_folder=$OUT/sparch_shd --noprogressbar" ;;
         bench) echo "$PYTHON -m sparse.bench --device $DEVICE" ;;
