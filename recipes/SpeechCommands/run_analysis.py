@@ -23,15 +23,9 @@ from pathlib import Path
 import speechbrain as sb
 from speechbrain.dataio.dataset import DynamicItemDataset
 
-from sparse.analysis.brain import check_before_writing, run_analysis
-from sparse.analysis.pipeline import analysis_folder
-from sparse.recipe import (
-    RecipeError,
-    load_analysis_hparams,
-    no_empty_folders_left,
-    run_recipe,
-    split_overrides,
-)
+from sparse.analysis.brain import run_analysis
+from sparse.recipe import RecipeError, load_analysis_hparams, run_recipe
+from sparse.recipe.analysis import open_analysis_folder
 from sparse.recipe.speech_commands import clip_pipeline, prepare_data, uses_sample
 
 #: The bundled FSDD digit sample (``run_training.py`` trains on it by default).
@@ -85,15 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg, train_hp, sample_mode = load_analysis_hparams(
         hparams_file, overrides, use_sample=uses_sample
     )
-    try:  # before anything is written; loading the training YAML made save/: removed if empty
-        with no_empty_folders_left(train_hp["save_folder"], train_hp["output_folder"]):
-            check_before_writing(train_hp, cfg, SPLITS)
-    except (FileNotFoundError, ValueError) as err:
-        raise RecipeError(str(err)) from err
-    sb.create_experiment_directory(  # log.txt, hyperparams.yaml, env.log, as in training
-        experiment_directory=str(analysis_folder(train_hp)), hyperparams_to_save=hparams_file,
-        overrides=split_overrides(overrides, set(cfg))[0],
-    )
+    open_analysis_folder(hparams_file, overrides, cfg, train_hp, SPLITS)
     data_folder = SAMPLE_FOLDER if sample_mode else Path(train_hp["data_folder"])
     prepare_data(train_hp, data_folder)  # no-op when the training run's manifests are current
     dataset = clips(train_hp, cfg, data_folder)

@@ -28,16 +28,10 @@ from speechbrain.dataio.dataio import read_audio
 from speechbrain.dataio.dataset import DynamicItemDataset
 from speechbrain.utils.distributed import run_on_main
 
-from sparse.analysis.brain import check_before_writing, run_analysis
-from sparse.analysis.pipeline import analysis_folder
+from sparse.analysis.brain import run_analysis
 from sparse.data.timit import phone_segments
-from sparse.recipe import (
-    RecipeError,
-    load_analysis_hparams,
-    no_empty_folders_left,
-    run_recipe,
-    split_overrides,
-)
+from sparse.recipe import RecipeError, load_analysis_hparams, run_recipe
+from sparse.recipe.analysis import open_analysis_folder
 from sparse.recipe.timit import data_root, make_label_encoder, prepare_data, uses_sample
 
 logger = logging.getLogger(__name__)
@@ -114,15 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     cfg, train_hp, sample_mode, run_opts = load_both(argv)
     hparams_file, _, overrides = sb.parse_arguments(argv)
-    try:  # before anything is written; loading the training YAML made save/: removed if empty
-        with no_empty_folders_left(train_hp["save_folder"], train_hp["output_folder"]):
-            check_before_writing(train_hp, cfg, SPLITS)
-    except (FileNotFoundError, ValueError) as err:
-        raise RecipeError(str(err)) from err
-    sb.create_experiment_directory(  # log.txt, hyperparams.yaml, env.log, as in training
-        experiment_directory=str(analysis_folder(train_hp)), hyperparams_to_save=hparams_file,
-        overrides=split_overrides(overrides, set(cfg))[0],
-    )
+    open_analysis_folder(hparams_file, overrides, cfg, train_hp, SPLITS)
     if sample_mode:
         logger.info("no --data_folder nor --manifest_folder given: analysing the model trained "
                     "on the bundled sample")

@@ -7,7 +7,8 @@
 * :mod:`.distributed`: torchrun teardown and DDP on CPU.
 * :mod:`.metrics`: per-epoch means of logged values (firing rates in Hz).
 * :mod:`.logs`: SpeechBrain and matplotlib log records that are noise for sparse.
-* :mod:`.sparch` (SpArch ``Brain`` and recipe driver, every SpArch corpus), :mod:`.timit` and
+* :mod:`.analysis` (the start of every analysis recipe), :mod:`.sparch` (SpArch ``Brain`` and
+  recipe driver, every SpArch corpus), :mod:`.timit` and
   :mod:`.speech_commands` (the steps that each corpus' training and analysis share) import
   SpeechBrain: import them by name.
 
