@@ -310,7 +310,7 @@ class ReadoutLayer(nn.Module):
         alpha_lim: Sequence[float] = READOUT_ALPHA_LIM,
     ) -> None:
         super().__init__()
-        lo, hi = (float(a) for a in alpha_lim)
+        lo, hi = check_range("alpha_lim", alpha_lim)  # a pair, low <= high
         if not 0.0 < lo <= hi < 1.0:
             raise ValueError(f"alpha_lim must satisfy 0 < low <= high < 1, got {list(alpha_lim)}")
         self.alpha_lim = (lo, hi)

@@ -63,3 +63,5 @@ def test_bad_readout_options_raise():
         KWSEncoder(**SMALL, readout_reduction="last")
     with pytest.raises(ValueError, match="alpha_lim must satisfy"):
         ReadoutLayer(4, 2, alpha_lim=(0.9, 1.0))
+    with pytest.raises(ValueError, match="alpha_lim must be a pair"):
+        ReadoutLayer(4, 2, alpha_lim=(0.1, 0.2, 0.3))
