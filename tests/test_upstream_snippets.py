@@ -65,7 +65,8 @@ print(tuple(y[0].shape), [tuple(s.shape) for s in y[1]])
 
 
 def run(code: str) -> str:
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
+                          timeout=300)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 

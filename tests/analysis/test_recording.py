@@ -14,14 +14,14 @@ from sparse.analysis.recording import Populations, Recording, record_utterance
 def test_analysis_modules_do_not_import_speechbrain(module):
     code = (f"import sys, {module}; roots = {{m.split('.')[0] for m in sys.modules}}; "
             "print(sorted(roots & {'speechbrain', 'hyperpyyaml'}))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
 
 
 def test_the_brain_side_does_import_it():  # the check above can see an import
     code = "import sys, sparse.analysis.brain; print('speechbrain' in sys.modules)"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "True", done.stderr
 
 

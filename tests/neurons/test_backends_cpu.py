@@ -256,8 +256,10 @@ def test_broken_numba_falls_back_to_the_eager_loop(monkeypatch):
 def test_a_child_forked_after_the_loops_ran_still_computes(cpu_path):
     """GNU OpenMP threads do not survive a fork: Numba would end the child with SIGTERM.
 
-    The parent runs the loops on two threads (Numba's threading layer starts); the child,
-    asking for two threads too, runs the compiled loops on one, with a warning.
+    The parent runs the loops on two threads (Numba's threading layer starts). In the child,
+    with two threads asked for, the guard must plan one thread and warn; the child then
+    computes with PyTorch at one thread, because PyTorch's own GNU OpenMP pool (MKL's
+    parallel matmul) does not survive the fork either and would hang the child.
     """
     gen = torch.Generator().manual_seed(5)
     case = make_case(gen, batch=3, steps=9, n=6, recurrent=True, with_state=True)
@@ -267,27 +269,47 @@ def test_a_child_forked_after_the_loops_ran_still_computes(cpu_path):
         compare(case, SCAN)  # the parent runs the loops first
     finally:
         torch.set_num_threads(previous)
-    launched = cpu_path == "compiled" and cpu_compiled._LAUNCH_PID is not None
+    # Whether any test of this process launched the compiled loops' threads: the guard's
+    # condition, whichever path this test runs on.
+    launched = cpu_compiled._LAUNCH_PID is not None
     pid = os.fork()
-    if pid == 0:  # child: report through the exit status only
+    if pid == 0:  # child: report through the exit status only, never run pytest's teardown
         status = 1
         try:
-            torch.set_num_threads(2)
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                compare(case, SCAN)
             import numba
 
             forked_omp = launched and numba.threading_layer() == "omp"
+            torch.set_num_threads(2)  # sets a number only: no parallel region starts here
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                planned = cpu_compiled.planned_threads(3)
             warned = any("forked" in str(w.message) for w in caught)
             status = 0 if warned == forked_omp else 3
-            if forked_omp and cpu_compiled.planned_threads(3) != 1:
+            if forked_omp and planned != 1:
                 status = 4
+            torch.set_num_threads(1)
+            compare(case, SCAN)  # the loops still compute the reference's values
         finally:
             os._exit(status)
-    _, status = os.waitpid(pid, 0)
+    status = wait_for_child(pid, timeout_s=120.0)
     assert os.WIFEXITED(status), f"child ended by signal {os.WTERMSIG(status)}"
     assert os.WEXITSTATUS(status) == 0, "child computed wrong values, did not warn, or planned >1"
+
+
+def wait_for_child(pid: int, timeout_s: float) -> int:
+    """``os.waitpid`` with a deadline: a child still running then is killed and the test fails."""
+    import signal
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    pytest.fail(f"the forked child did not finish within {timeout_s:.0f} s (killed)")
 
 
 def test_numba_compiler_debug_logs_stay_out_of_debug_log_files(cpu_path):

@@ -291,15 +291,17 @@ def test_sigkill_mid_epoch_then_resume_completes(tmp_path):
     args = slice_args(folder, out, "--number_of_epochs=1", "--batch_size=1", "--hop_length=4",
                       "--ckpt_interval_steps=1")
     proc = _cli(args)
-    deadline = time.time() + 90
-    ckpt = None
-    while time.time() < deadline and proc.poll() is None and ckpt is None:
-        time.sleep(0.05)
-        ckpt = _intra_epoch_checkpoint(out / "save")
-    assert ckpt is not None, "no intra-epoch checkpoint appeared"
-    time.sleep(0.2)  # let the last file be flushed
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    try:
+        deadline = time.time() + 90
+        ckpt = None
+        while time.time() < deadline and proc.poll() is None and ckpt is None:
+            time.sleep(0.05)
+            ckpt = _intra_epoch_checkpoint(out / "save")
+        assert ckpt is not None, "no intra-epoch checkpoint appeared"
+        time.sleep(0.2)  # let the last file be flushed
+    finally:  # killed whatever happened: no run outlives the test
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
     left = _intra_epoch_checkpoint(out / "save")
     assert left is not None, "the run was not killed in the middle of the epoch"
     resumed = _cli(args)
