@@ -33,7 +33,7 @@ import soundfile
 import torch
 from tqdm import tqdm
 
-from ..errors import RecipeError
+from ..errors import RecipeError, UserError
 
 __all__ = ["RESAMPLERS", "AudioError", "audio_extensions", "read_mono", "resample",
            "fit_length", "load_waveform", "AUDIO_CHECK_VERSION", "audio_file_problem",
@@ -43,7 +43,7 @@ __all__ = ["RESAMPLERS", "AudioError", "audio_extensions", "read_mono", "resampl
 RESAMPLERS = ("polyphase", "sinc")
 
 
-class AudioError(ValueError):
+class AudioError(UserError, ValueError):
     """An audio file that cannot be used (missing, unreadable, empty); one-line message."""
 
 

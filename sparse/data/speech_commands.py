@@ -60,6 +60,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from ..errors import UserError
+
 __all__ = ["KWS12_KEYWORDS", "DIGIT_WORDS", "UNKNOWN_LABEL", "SILENCE_LABEL", "NOISE_FOLDER",
            "SPLITS", "CSV_FIELDS", "SpeechCommandsLayoutError", "speaker_of", "task_words",
            "scan_layout", "read_list", "split_clips", "silence_windows",
@@ -80,7 +82,7 @@ CSV_FIELDS = ("ID", "duration", "wav", "start", "stop", "label", "speaker")
 OPTS_FILE = "prepare_opts.json"
 
 
-class SpeechCommandsLayoutError(ValueError):
+class SpeechCommandsLayoutError(UserError, ValueError):
     """Raised when a folder is not in the Google Speech Commands layout."""
 
 

@@ -24,6 +24,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import UserError
+
 __all__ = ["HPARAMS_FILE", "LABELS_FILE", "README_FILE", "FORMAT_VERSION", "KINDS",
            "MOVED_NAMES", "InferenceError", "save_module", "load_module", "read_model_folder"]
 
@@ -39,7 +41,7 @@ KINDS = {"asr": "SpikingASR", "kws": "SpikingKWS", "sparch": "SpArchClassifier"}
 MOVED_NAMES = {"sparse.models.training.build_model": "sparse.models.build_model"}
 
 
-class InferenceError(ValueError):
+class InferenceError(UserError, ValueError):
     """A problem with a model folder or an input that the user can fix; one-line message."""
 
 
