@@ -23,7 +23,7 @@ from torch import Tensor
 
 from ..engine import Backend, register_backend
 from ..state import ScanResult
-from . import cpu, leaky
+from . import cpu, leaky, spike_linear
 
 __all__ = ["triton_available"]
 
@@ -48,6 +48,7 @@ def _triton_leaky(*args, **kwargs) -> Tensor:
 
 
 register_backend(
-    Backend("cpu", cpu.adlif_scan_cpu, cpu.available, leaky.leaky_integrator_scan_cpu), prefer=True
+    Backend("cpu", cpu.adlif_scan_cpu, cpu.available, leaky.leaky_integrator_scan_cpu,
+            spike_linear.feedforward_cpu), prefer=True
 )
 register_backend(Backend("triton", _triton_adlif, triton_available, _triton_leaky), prefer=True)
