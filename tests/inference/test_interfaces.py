@@ -196,6 +196,8 @@ def test_speechbrain_loading_keywords(kws_run, digit_file, tmp_path):
     assert {p.name for p in copied.iterdir()} == {p.name for p in source.iterdir()}
     assert not (tmp_path / "hf").exists()  # nothing is fetched or cached
     assert kws.label_file(digit_file) == load_model(copied).label_file(digit_file)
+    out_prob = kws.classify_file(digit_file, savedir=tmp_path / "audio")[0]  # load_audio's
+    assert torch.equal(out_prob, kws.classify_file(digit_file)[0])
     with pytest.raises(TypeError, match="unexpected keyword argument 'revision'"):
         SpikingKWS.from_hparams(source, revision="main")
 
