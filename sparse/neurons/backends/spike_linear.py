@@ -216,16 +216,19 @@ class _SpikeLinear(torch.autograd.Function):
                     x2, start, *mask.args(), idx, val, end, wt.numpy(), bias_, out.numpy(),
                     threads)
         ctx.set_materialize_grads(False)
-        ctx.k, ctx.mask, ctx.sparse_rows = k, mask, sparse_rows
+        ctx.k, ctx.mask = k, mask
         ctx.support = None if support is None else support[1:]
+        # the row lists as tensors too, so that saved-tensor hooks see (and count) them
+        lists = [None] * 4 if sparse_rows is None else [torch.from_numpy(a) for a in sparse_rows]
         ctx.save_for_backward(weight, wt, xe, x if xe is None else None,
-                              None if support is None else support[0])
+                              None if support is None else support[0], *lists)
         return out
 
     @staticmethod
     def backward(ctx, g):  # noqa: D102
-        weight, wt, xe, x, u = ctx.saved_tensors
-        k, mask, sparse_rows = ctx.k, ctx.mask, ctx.sparse_rows
+        weight, wt, xe, x, u, *lists = ctx.saved_tensors
+        k, mask = ctx.k, ctx.mask
+        sparse_rows = None if lists[0] is None else tuple(t.numpy() for t in lists)
         if g is None:
             return None, None, None, None, None, None
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
