@@ -183,12 +183,12 @@ class RecipeBrain(sb.Brain):
                 for name, s in zip(names, spikes, strict=True)}
 
     def stage_stats(self, stage: sb.Stage, stage_loss: float) -> dict[str, float]:
-        """The stage's statistics: loss, accuracy (%), means, ``rate_hz_<population>``."""
+        """The stage's statistics: loss, accuracy (%), ``rate_hz_<population>``, means."""
         stats = {"loss": stage_loss}
         if self.n_examples:
             stats["accuracy"] = 100.0 * self.n_correct / self.n_examples
-        stats.update(self.mean_meter.summary())
         stats.update(self.rate_meter.summary(prefix="rate_hz_"))
+        stats.update(self.mean_meter.summary())
         return stats
 
     # ---- the end of a stage ----------------------------------------------------------------

@@ -64,8 +64,9 @@ def test_stage_statistics_count_examples_and_give_accuracy_in_percent():
     brain.record_rates({"a": torch.tensor([40.0])}, weight=1)
     brain.record_means({"ctc": 2.0}, weight=1)
     stats = brain.stage_stats(sb.Stage.VALID, 1.5)
-    assert stats == {"loss": 1.5, "accuracy": 50.0, "ctc": 2.0,
-                     "rate_hz_a": pytest.approx((3 * 20.0 + 40.0) / 4)}
+    assert stats == {"loss": 1.5, "accuracy": 50.0,
+                     "rate_hz_a": pytest.approx((3 * 20.0 + 40.0) / 4), "ctc": 2.0}
+    assert list(stats) == ["loss", "accuracy", "rate_hz_a", "ctc"]  # the order logged
 
 
 def test_an_intra_epoch_checkpoint_keeps_the_stage_counters(tmp_path):
