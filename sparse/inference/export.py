@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from .. import __version__
-from .folder import FORMAT_VERSION, HPARAMS_FILE, LABELS_FILE, README_FILE
+from .folder import FORMAT_VERSION, HPARAMS_FILE, KINDS, LABELS_FILE, README_FILE
 from .interfaces import SpikingModel, load_model
 
 __all__ = ["MAX_EFFICIENCY_UTTERANCES", "export_trained_model", "inference_yaml",
@@ -42,11 +42,6 @@ logger = logging.getLogger(__name__)
 
 #: Test utterances counted for ``efficiency.txt`` (the first ones, in the test set's order).
 MAX_EFFICIENCY_UTTERANCES = 100
-#: Modules with weights in the folder, per kind (keys of the training YAML).
-WEIGHTED = {"asr": ("model", "classifier", "normalize"), "kws": ("model", "normalize"),
-            "sparch": ("model",)}
-#: Other objects of the training YAML that inference needs.
-STATELESS = {"asr": ("compute_features",), "kws": ("compute_features",), "sparch": ()}
 
 
 def _is_plain(value: Any) -> bool:
@@ -92,11 +87,12 @@ def inference_yaml(hparams_file: str | Path, hparams: dict, kind: str, meta: dic
     out = CommentedMap(meta)
     model = doc["model"]
     out["backend"] = str(model.get("backend", "auto")) if hasattr(model, "get") else "auto"
-    for key in STATELESS[kind] + WEIGHTED[kind]:
+    for key in KINDS[kind].stateless + KINDS[kind].weighted:
         out[key] = _clean(doc[key])
     if hasattr(out["model"], "get") and "backend" in out["model"]:
         out["model"]["backend"] = TaggedScalar("<backend>", tag="!ref")
-    out["modules"] = CommentedMap((k, TaggedScalar(f"<{k}>", tag="!ref")) for k in WEIGHTED[kind])
+    out["modules"] = CommentedMap((k, TaggedScalar(f"<{k}>", tag="!ref"))
+                                  for k in KINDS[kind].weighted)
     stream = io.StringIO()
     stream.write(f"# sparse {kind} model, inference description (written by "
                  "sparse.inference.export).\n# Load it with sparse.inference.load_model(<this "
@@ -114,6 +110,9 @@ def _metadata(kind: str, hp: dict) -> dict[str, Any]:
                 "clip_samples": int(hp["clip_samples"]) if kind == "kws" else None}
         meta["input_description"] = (
             f"{meta['sample_rate']} Hz mono audio -> {meta['n_mels']} log-mel bands, hop = dt")
+        if kind == "kws":
+            meta["input_description"] += (f"; clips padded or cut to "
+                                          f"{meta['clip_samples'] / meta['sample_rate']:g} s")
         if kind == "asr":
             meta["blank_index"] = int(hp["blank_index"])
         return meta
@@ -219,9 +218,9 @@ def dataset_efficiency(interface: SpikingModel, dataset, max_items: int | None =
     total = None
     for batch in make_dataloader(dataset, batch_size=batch_size):
         if hasattr(batch, "sig"):
-            enc = interface.encode_batch(*batch.sig)
+            enc = interface.spikes_batch(*batch.sig)
         else:
-            enc = interface.encode_features(*batch.feats)
+            enc = interface.spikes_features(*batch.feats)
         counts = interface.efficiency_of(enc)
         total = counts if total is None else total + counts
     return total
@@ -241,13 +240,13 @@ def write_efficiency_report(interface: SpikingModel, dataset, path: str | Path,
 
 def interface_from_training(hp: dict, kind: str) -> SpikingModel:
     """An interface over a training run's live modules (no folder), e.g. after an analysis."""
-    from .interfaces import _INTERFACES
+    from .interfaces import INTERFACES
 
-    modules = {k: hp[k] for k in WEIGHTED[kind]}
+    modules = {k: hp[k] for k in KINDS[kind].weighted}
     hparams = {"sparse_model": FORMAT_VERSION, "kind": kind, **_metadata(kind, hp),
-               **{k: hp[k] for k in STATELESS[kind]}, "modules": modules}
+               **{k: hp[k] for k in KINDS[kind].stateless}, "modules": modules}
     device = str(next(hp["model"].parameters()).device)
-    return _INTERFACES[kind](modules=modules, hparams=hparams, run_opts={"device": device},
+    return INTERFACES[kind](modules=modules, hparams=hparams, run_opts={"device": device},
                              freeze_params=False)
 
 
@@ -263,9 +262,9 @@ def write_analysis_efficiency(train_hp: dict, kind: str, dataset) -> Path:
 
 
 def _readme(kind: str, meta: dict, info: dict, eff) -> str:
-    cls = {"asr": "SpikingASR", "kws": "SpikingKWS", "sparch": "SpArchClassifier"}[kind]
-    call = {"asr": 'transcribe_file("speech.wav")', "kws": 'classify_file("clip.wav")',
-            "sparch": 'classify_file("clip.wav")'}[kind]
+    cls = KINDS[kind].interface
+    call = {"asr": 'transcribe_file("speech.wav")', "kws": 'label_file("clip.wav")',
+            "sparch": 'label_file("clip.wav")'}[kind]
     cli = {"asr": "transcribe", "kws": "classify", "sparch": "classify"}[kind]
     pops = ", ".join(f"{k} {v}" for k, v in info["populations"].items())
     lines = [
@@ -348,7 +347,7 @@ def export_trained_model(
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     (partial / HPARAMS_FILE).write_text(inference_yaml(hparams_file, hp, kind, meta))
-    for name in WEIGHTED[kind]:
+    for name in KINDS[kind].weighted:
         state = torch.load(_recoverable_file(brain.checkpointer, ckpt, hp[name]),
                            map_location="cpu", weights_only=True)
         torch.save(state, partial / f"{name}.ckpt")
