@@ -27,7 +27,8 @@ from pathlib import Path
 
 __all__ = ["main"]
 
-# argv: side ("upstream" or a back-end name), batch, steps, threads, timed steps.
+# argv: side ("upstream", a back-end name, or "cpu-dense": the cpu back-end with dense
+# feed-forward products), batch, steps, threads, timed steps.
 _CHILD = r"""
 import json, sys, time
 import torch
@@ -41,7 +42,10 @@ if side == "upstream":
         model = ASREncoder(dt=2.0)
 else:
     from sparse.encoders import ASREncoder
-    model = ASREncoder(dt=2.0, backend=side, return_spikes=True)
+    from sparse.neurons.backends import spike_linear
+    dense = side.endswith("-dense")  # the cpu back-end with dense feed-forward products
+    spike_linear.EVENT_DRIVEN = not dense
+    model = ASREncoder(dt=2.0, backend=side[:-6] if dense else side, return_spikes=True)
 model.train()
 feats = torch.randn(batch, steps, 80)
 
@@ -80,7 +84,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--upstream", required=True, type=Path,
                         help="folder of an idiap/sparse checkout (holds sparse/encoder_asr.py)")
-    parser.add_argument("--backend", default="cpu", help="this package's back-end")
+    parser.add_argument("--backends", default="cpu-dense,cpu",
+                        help="this package's back-ends ('cpu-dense': cpu with dense products)")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=300, help="time steps (frames at dt 2 ms)")
     parser.add_argument("--threads", type=int, default=1)
@@ -91,14 +96,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     if not (upstream / "sparse" / "encoder_asr.py").is_file():
         raise SystemExit(f"{upstream} does not hold upstream's sparse/encoder_asr.py")
     ours = str(Path(__file__).resolve().parents[2])
-    seen: dict[str, dict[str, list[float]]] = {"upstream": {"wall": [], "cpu": []},
-                                               args.backend: {"wall": [], "cpu": []}}
+    sides = ["upstream", *args.backends.split(",")]
+    seen = {side: {"wall": [], "cpu": []} for side in sides}
     for _ in range(args.runs):
-        for side, path in (("upstream", str(upstream)), (args.backend, ours)):
+        for side in sides:
+            path = str(upstream) if side == "upstream" else ours
             got = _run(side, path, args)
-            expected = upstream if side == "upstream" else Path(ours)
-            if not Path(got["file"]).resolve().is_relative_to(expected):
-                raise SystemExit(f"the {side} run imported {got['file']}, not {expected}")
+            if not Path(got["file"]).resolve().is_relative_to(path):
+                raise SystemExit(f"the {side} run imported {got['file']}, not from {path}")
             for clock in ("wall", "cpu"):
                 seen[side][clock] += got[clock]
     med = {f"{side}/{clock}": statistics.median(v) for side, d in seen.items()
@@ -106,11 +111,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     count = len(seen["upstream"]["wall"])
     print(f"# ASREncoder paper configuration, dt 2 ms, B = {args.batch}, T = {args.steps}, "
           f"forward + backward, {args.threads} thread(s), medians of {count} steps per side")
-    print("| encoder | wall s | CPU s |")
-    print("|---|---:|---:|")
-    for side in seen:
+    print("| encoder | wall s | CPU s | speed-up (wall) | speed-up (CPU) |")
+    print("|---|---:|---:|---:|---:|")
+    for side in sides:
         label = "upstream SPARSE" if side == "upstream" else f"this package ({side})"
-        print(f"| {label} | {med[f'{side}/wall']:.3f} | {med[f'{side}/cpu']:.3f} |")
-    print(f"speed-up: {med['upstream/wall'] / med[f'{args.backend}/wall']:.1f}x wall, "
-          f"{med['upstream/cpu'] / med[f'{args.backend}/cpu']:.1f}x CPU")
+        wall, cpu = med[f"{side}/wall"], med[f"{side}/cpu"]
+        print(f"| {label} | {wall:.3f} | {cpu:.3f} | {med['upstream/wall'] / wall:.1f}x | "
+              f"{med['upstream/cpu'] / cpu:.1f}x |")
     return med

@@ -259,3 +259,14 @@ def test_engine_dispatch_and_fallbacks(monkeypatch):
     finally:
         monkeypatch.undo()
         spike_linear.load_spike_kernels.cache_clear()
+
+
+def test_without_gradient_each_row_is_computed_alone(path):
+    """Inference: a row's current does not depend on the rows it is computed with, even
+    above the dense limit (chunks of a stream sum as the whole recording)."""
+    gen = torch.Generator().manual_seed(12)
+    x, w, b = spikes(4, 50, 60, density=0.6, gen=gen), torch.randn(30, 60, generator=gen), None
+    with torch.no_grad():
+        whole = FF(x, w, b)
+        for lo, hi in ((0, 1), (1, 7), (7, 50)):
+            assert torch.equal(FF(x[:, lo:hi], w, b), whole[:, lo:hi])

@@ -3,7 +3,9 @@
 * ``"cpu"``: hand-written BPTT (entry point :mod:`.cpu`); on CPU tensors its loops are
   compiled with Numba (:mod:`.cpu_compiled`, :mod:`.cpu_kernels`), elsewhere an
   allocation-free eager loop runs (:mod:`.cpu_eager`); runs anywhere, preferred by
-  ``"auto"`` off CUDA. The non-spiking readout scan is :mod:`.leaky`.
+  ``"auto"`` off CUDA. The non-spiking readout scan is :mod:`.leaky`. Its feed-forward
+  products of spikes (``engine.feedforward``) are event-driven (:mod:`.spike_linear`
+  around the Numba loops of :mod:`.spike_kernels`).
 * ``"triton"``: fused scan kernels (:mod:`.triton_ops`); CUDA only, preferred by
   ``"auto"`` on CUDA. Triton is imported on the first call only, so the package
   imports and runs without it, and the ``"reference"``/``"cpu"`` paths never touch it.

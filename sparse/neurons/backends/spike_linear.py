@@ -29,11 +29,14 @@ is a hash of the entry's position and one seed drawn from PyTorch's generator (s
 entries. Same distribution as ``nn.Dropout``, another draw: with dropout, results match the
 dense path given the same mask (see :func:`dropout_mask`), not ``nn.Dropout``'s mask.
 
-Each product falls back to the dense BLAS product above a density measured on this machine
-(:data:`DENSE_ABOVE`); without Numba (or for tensors the
-loops do not take: CUDA, half precision) the whole operation is the dense reference
-:func:`sparse.neurons.engine.dense_feedforward`. Inputs need not be binary (any values
-work; zeros are skipped); sums are re-associated, so currents differ from BLAS by a few ulp.
+When a gradient is recorded, each product falls back to the dense BLAS product above a
+density measured on this machine (:data:`DENSE_ABOVE`). Without one (inference) the forward
+product always runs the row loops, so that each step's current is a function of that step's
+input alone, bit for bit, whatever the other rows of the call or the threads (a stream fed
+in chunks sums as the whole recording does). Without Numba (or for tensors the loops do not
+take: CUDA, half precision) the whole operation is the dense reference
+:func:`sparse.neurons.engine.dense_feedforward`. Inputs need not be binary (any values work;
+zeros are skipped); sums are re-associated, so currents differ from BLAS by a few ulp.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from types import ModuleType
 import numpy as np
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from ..engine import dense_feedforward
 from ..surrogate import SURROGATE_IDS
@@ -195,7 +199,7 @@ class _SpikeLinear(torch.autograd.Function):
     """``dropout(x) W^T + b`` over the active entries (module docstring); ``x`` ``(R, I)``."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, mask, support, k):  # noqa: D102
+    def forward(ctx, x, weight, bias, mask, support, k, exact_rows):  # noqa: D102
         rows, width = x.shape
         x2 = _np(x)
         wt = weight.detach().T.contiguous()
@@ -204,7 +208,7 @@ class _SpikeLinear(torch.autograd.Function):
         active = k.count_rows(x2, counts) * (1.0 - mask.p)
         sparse_rows = xe = None
         with compiled_threads(rows) as threads:
-            if rows == 0 or active > DENSE_ABOVE.forward * x.numel():
+            if rows == 0 or (not exact_rows and active > DENSE_ABOVE.forward * x.numel()):
                 xe = _masked(k, x.detach(), mask, threads)
                 out = torch.nn.functional.linear(xe, weight.detach(), b)
             else:
@@ -225,12 +229,13 @@ class _SpikeLinear(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable  # NumPy loops: no graph of the backward pass (double backward raises)
     def backward(ctx, g):  # noqa: D102
         weight, wt, xe, x, u, *lists = ctx.saved_tensors
         k, mask = ctx.k, ctx.mask
         sparse_rows = None if lists[0] is None else tuple(t.numpy() for t in lists)
         if g is None:
-            return None, None, None, None, None, None
+            return (None,) * 7
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         g = g.contiguous()
         gx = gw = None
@@ -245,7 +250,7 @@ class _SpikeLinear(torch.autograd.Function):
                     gx = _restricted_input_grad(k, u, *ctx.support, mask, g, wt, threads)
                 if gx is None:
                     gx = _masked(k, g @ weight, mask, threads)
-        return gx, gw, g.sum(0) if need_b else None, None, None, None
+        return gx, gw, g.sum(0) if need_b else None, None, None, None, None
 
 
 def _masked(k: ModuleType, a: Tensor, mask: _Mask, threads: int) -> Tensor:
@@ -327,7 +332,9 @@ def feedforward_cpu(x: Tensor, weight: Tensor, bias: Tensor | None = None,
     grad = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (x, weight, bias))
     support = _support(x) if grad and x.requires_grad else None
-    out = _SpikeLinear.apply(x.reshape(-1, x.shape[-1]), weight, bias, mask, support, k)
+    # without a gradient to record (inference), always the row loops: each row's current is
+    # then a function of that row alone, bit for bit, whatever the rows of the call (streaming)
+    out = _SpikeLinear.apply(x.reshape(-1, x.shape[-1]), weight, bias, mask, support, k, not grad)
     return out.view(*x.shape[:-1], weight.shape[0])
 
 
