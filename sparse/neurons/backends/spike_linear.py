@@ -80,7 +80,7 @@ class DenseAbove:
 
 #: Where each event-driven product stopped being faster than BLAS on the development
 #: machine (2-core AMD EPYC, AVX-512; B = 8, T = 300, 1184 or 512 inputs, 512 outputs;
-#: one and two threads): ``python -m sparse.bench --workloads ff`` shows the sweep.
+#: one and two threads): ``python -m sparse.bench products`` shows the sweep.
 DENSE_ABOVE = DenseAbove(forward=0.35, weight=0.25, input=0.35)
 
 #: Surrogates whose derivative is zero outside a bounded interval (the input gradient can
@@ -167,6 +167,7 @@ def _rows(counts: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, ...]:
 
 
 def _kept(rows: tuple[np.ndarray, ...]) -> int:
+    """Number of entries of the row-wise lists."""
     start, _, _, end = rows
     return int((end - start).sum())
 
