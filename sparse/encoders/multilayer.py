@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from .._checks import as_list, check_input, check_portion, check_positive, check_rank3
+from ..neurons import engine
 from ..neurons.defaults import BACKEND, CORTEX, SURROGATE
 from ..neurons.modules import AdLIFNeurons, apply_norm, connection_mask, make_norm
 
@@ -75,8 +76,9 @@ class SpikingFCLayer(nn.Module):
     def currents(self, x: Tensor) -> Tensor:
         """Normalised input currents ``(B, T, O)``: the time-parallel part of the layer."""
         check_rank3(x, type(self).__name__)
-        x = self.dropout(x)
-        current = nn.functional.linear(x, self.feedforward_weights(), self.W.bias)
+        current = engine.feedforward(x, self.feedforward_weights(), self.W.bias,
+                                     dropout=self.dropout.p, training=self.dropout.training,
+                                     backend=self.neurons.backend)
         return apply_norm(self.norm, current)
 
     @torch.no_grad()

@@ -159,7 +159,8 @@ class SpArchLayer(nn.Module):
             param.clamp_(*lim)
 
     def _scan(self, x: Tensor) -> Tensor:
-        current = apply_norm(self.norm, self.W(x))
+        current = apply_norm(self.norm, engine.feedforward(x, self.W.weight, self.W.bias,
+                                                           backend=self.backend))
         return engine.adlif(current, self.neuron_parameters(), self.recurrent_matrix(),
                             variant="sparch", surrogate=SURROGATE, backend=self.backend).spikes
 

@@ -327,7 +327,9 @@ class ReadoutLayer(nn.Module):
     def potentials(self, x: Tensor) -> Tensor:
         """Membrane potentials ``(B, T, H)`` for input ``x`` ``(B, T, I)``."""
         check_rank3(x, type(self).__name__)
-        current = apply_norm(self.norm, self.W(self.dropout(x)))
+        current = engine.feedforward(x, self.W.weight, self.W.bias, dropout=self.dropout.p,
+                                     training=self.dropout.training, backend=self.backend)
+        current = apply_norm(self.norm, current)
         alpha = self.alpha.clamp(*self.alpha_lim)
         return engine.leaky_integrator(current, alpha, backend=self.backend)
 
