@@ -81,7 +81,7 @@ KINDS: dict[str, ModelKind] = {kind.name: kind for kind in (
 )}
 
 
-class InferenceError(UserError, ValueError):
+class InferenceError(UserError):
     """A problem with a model folder, an input or an option that the user can fix (one line)."""
 
 
