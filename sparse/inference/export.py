@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from .. import __version__
-from .folder import FORMAT_VERSION, HPARAMS_FILE, LABELS_FILE, README_FILE
+from .folder import FORMAT_VERSION, HPARAMS_FILE, KINDS, LABELS_FILE, README_FILE
 from .interfaces import SpikingModel, load_model
 
 __all__ = ["MAX_EFFICIENCY_UTTERANCES", "export_trained_model", "inference_yaml",
@@ -42,11 +42,6 @@ logger = logging.getLogger(__name__)
 
 #: Test utterances counted for ``efficiency.txt`` (the first ones, in the test set's order).
 MAX_EFFICIENCY_UTTERANCES = 100
-#: Modules with weights in the folder, per kind (keys of the training YAML).
-WEIGHTED = {"asr": ("model", "classifier", "normalize"), "kws": ("model", "normalize"),
-            "sparch": ("model",)}
-#: Other objects of the training YAML that inference needs.
-STATELESS = {"asr": ("compute_features",), "kws": ("compute_features",), "sparch": ()}
 
 
 def _is_plain(value: Any) -> bool:
@@ -92,11 +87,12 @@ def inference_yaml(hparams_file: str | Path, hparams: dict, kind: str, meta: dic
     out = CommentedMap(meta)
     model = doc["model"]
     out["backend"] = str(model.get("backend", "auto")) if hasattr(model, "get") else "auto"
-    for key in STATELESS[kind] + WEIGHTED[kind]:
+    for key in KINDS[kind].stateless + KINDS[kind].weighted:
         out[key] = _clean(doc[key])
     if hasattr(out["model"], "get") and "backend" in out["model"]:
         out["model"]["backend"] = TaggedScalar("<backend>", tag="!ref")
-    out["modules"] = CommentedMap((k, TaggedScalar(f"<{k}>", tag="!ref")) for k in WEIGHTED[kind])
+    out["modules"] = CommentedMap((k, TaggedScalar(f"<{k}>", tag="!ref"))
+                                  for k in KINDS[kind].weighted)
     stream = io.StringIO()
     stream.write(f"# sparse {kind} model, inference description (written by "
                  "sparse.inference.export).\n# Load it with sparse.inference.load_model(<this "
@@ -106,11 +102,15 @@ def inference_yaml(hparams_file: str | Path, hparams: dict, kind: str, meta: dic
 
 
 def _metadata(kind: str, hp: dict) -> dict[str, Any]:
-    """Input and time-step description of a run, by model kind."""
+    """Input and time-step description of a run, by model kind.
+
+    ``dt_ms`` is the model's own step (its ``dt``), written for the README and for readers of
+    the folder; the interfaces take it from the model.
+    """
+    dt_ms = float(getattr(hp["model"], "module", hp["model"]).dt)
     if kind in ("asr", "kws"):
         meta = {"features": "fbank", "sample_rate": int(hp["sample_rate"]),
-                "resampler": "polyphase", "n_mels": int(hp["n_mels"]),
-                "dt_ms": float(hp["hop_length"]),
+                "resampler": "polyphase", "n_mels": int(hp["n_mels"]), "dt_ms": dt_ms,
                 "clip_samples": int(hp["clip_samples"]) if kind == "kws" else None}
         meta["input_description"] = (
             f"{meta['sample_rate']} Hz mono audio -> {meta['n_mels']} log-mel bands, hop = dt")
@@ -120,15 +120,15 @@ def _metadata(kind: str, hp: dict) -> dict[str, Any]:
     if "max_time" in hp and "nb_steps" in hp:  # SHD / SSC: binned spike trains
         return {"features": "spikes", "sample_rate": None, "resampler": "polyphase",
                 "clip_samples": None, "nb_inputs": int(hp["nb_inputs"]),
-                "dt_ms": 1000.0 * float(hp["max_time"]) / int(hp["nb_steps"]),
+                "dt_ms": dt_ms,
                 "input_description": f"{hp['nb_inputs']} spike channels in {hp['nb_steps']} "
                                      f"bins over {hp['max_time']} s"}
     from ..data.hd import SAMPLE_RATE
 
     return {"features": "kaldi_fbank", "sample_rate": SAMPLE_RATE, "resampler": "sinc",
-            "clip_samples": None, "n_mels": int(hp["n_mels"]), "dt_ms": 10.0,
+            "clip_samples": None, "n_mels": int(hp["n_mels"]), "dt_ms": dt_ms,
             "input_description": f"{SAMPLE_RATE} Hz mono audio -> {hp['n_mels']} Kaldi log-mel "
-                                 "bands, 10 ms frames"}
+                                 f"bands, {dt_ms:g} ms frames"}
 
 
 def _recoverable_file(checkpointer, ckpt, obj: Any) -> Path:
@@ -243,9 +243,9 @@ def interface_from_training(hp: dict, kind: str) -> SpikingModel:
     """An interface over a training run's live modules (no folder), e.g. after an analysis."""
     from .interfaces import _INTERFACES
 
-    modules = {k: hp[k] for k in WEIGHTED[kind]}
+    modules = {k: hp[k] for k in KINDS[kind].weighted}
     hparams = {"sparse_model": FORMAT_VERSION, "kind": kind, **_metadata(kind, hp),
-               **{k: hp[k] for k in STATELESS[kind]}, "modules": modules}
+               **{k: hp[k] for k in KINDS[kind].stateless}, "modules": modules}
     device = str(next(hp["model"].parameters()).device)
     return _INTERFACES[kind](modules=modules, hparams=hparams, run_opts={"device": device},
                              freeze_params=False)
@@ -263,10 +263,7 @@ def write_analysis_efficiency(train_hp: dict, kind: str, dataset) -> Path:
 
 
 def _readme(kind: str, meta: dict, info: dict, eff) -> str:
-    cls = {"asr": "SpikingASR", "kws": "SpikingKWS", "sparch": "SpArchClassifier"}[kind]
-    call = {"asr": 'transcribe_file("speech.wav")', "kws": 'classify_file("clip.wav")',
-            "sparch": 'classify_file("clip.wav")'}[kind]
-    cli = {"asr": "transcribe", "kws": "classify", "sparch": "classify"}[kind]
+    cls, call, cli = KINDS[kind].interface, KINDS[kind].example, KINDS[kind].command
     pops = ", ".join(f"{k} {v}" for k, v in info["populations"].items())
     lines = [
         f"# {info['encoder']} ({kind}), sparse {__version__}", "",
@@ -348,7 +345,7 @@ def export_trained_model(
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     (partial / HPARAMS_FILE).write_text(inference_yaml(hparams_file, hp, kind, meta))
-    for name in WEIGHTED[kind]:
+    for name in KINDS[kind].weighted:
         state = torch.load(_recoverable_file(brain.checkpointer, ckpt, hp[name]),
                            map_location="cpu", weights_only=True)
         torch.save(state, partial / f"{name}.ckpt")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from torch import nn
 
 from ..errors import UserError
 
-__all__ = ["HPARAMS_FILE", "LABELS_FILE", "README_FILE", "FORMAT_VERSION", "KINDS",
+__all__ = ["HPARAMS_FILE", "LABELS_FILE", "README_FILE", "FORMAT_VERSION", "KINDS", "ModelKind",
            "MOVED_NAMES", "InferenceError", "save_module", "load_module", "read_model_folder"]
 
 HPARAMS_FILE = "hyperparams.yaml"
@@ -34,8 +35,45 @@ LABELS_FILE = "label_encoder.txt"
 README_FILE = "README.md"
 #: Value of ``sparse_model:`` in the folders this version writes.
 FORMAT_VERSION = 1
-#: Model kinds and the interface class that loads each.
-KINDS = {"asr": "SpikingASR", "kws": "SpikingKWS", "sparch": "SpArchClassifier"}
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """Everything that differs between the kinds of model folder, in one record per kind.
+
+    Attributes
+    ----------
+    name : str
+        The folder's ``kind:`` (``asr``, ``kws``, ``sparch``).
+    interface : str
+        The class of :mod:`sparse.inference` that loads it.
+    weighted : tuple of str
+        Modules of the training YAML whose weights the folder holds.
+    stateless : tuple of str
+        Other objects of the training YAML that inference needs (the feature extractor).
+    example : str
+        The interface call shown in the folder's README.
+    command : str
+        The ``python -m sparse`` command for its audio.
+    """
+
+    name: str
+    interface: str
+    weighted: tuple[str, ...]
+    stateless: tuple[str, ...]
+    example: str
+    command: str
+
+
+#: Model kinds by name.
+KINDS: dict[str, ModelKind] = {kind.name: kind for kind in (
+    ModelKind("asr", "SpikingASR", ("model", "classifier", "normalize"), ("compute_features",),
+              'transcribe_file("speech.wav")', "transcribe"),
+    ModelKind("kws", "SpikingKWS", ("model", "normalize"), ("compute_features",),
+              'classify_file("clip.wav")', "classify"),
+    ModelKind("sparch", "SpArchClassifier", ("model",), (), 'classify_file("clip.wav")',
+              "classify"),
+)}
 #: Dotted names that folders written by earlier versions may hold -> their place now
 #: (``sparse.models.training`` was removed in the architecture pass of #16).
 MOVED_NAMES = {"sparse.models.training.build_model": "sparse.models.build_model"}

@@ -29,6 +29,7 @@ from torch import Tensor
 
 from ..data.audio import AudioError, load_waveform
 from ..efficiency import Efficiency, EnergyModel, Network, count_operations, network_of
+from ..neurons.network import SpikingNetwork
 from .folder import (
     HPARAMS_FILE,
     KINDS,
@@ -93,7 +94,7 @@ class SpikingModel(Pretrained):
 
     KIND = ""
     MODULES_NEEDED = ["model"]
-    HPARAMS_NEEDED = ["kind", "dt_ms"]
+    HPARAMS_NEEDED = ["kind"]
 
     def __init__(self, modules=None, hparams=None, run_opts=None, freeze_params=True) -> None:
         super().__init__(modules=modules, hparams=hparams, run_opts=run_opts,
@@ -147,7 +148,8 @@ class SpikingModel(Pretrained):
         kind = hparams["kind"]
         if cls.KIND and kind != cls.KIND:
             raise InferenceError(f"{folder} holds a model of kind {kind!r}: load it with "
-                                 f"sparse.inference.{KINDS[kind]}, not {cls.__name__}")
+                                 f"sparse.inference.{KINDS[kind].interface}, not "
+                                 f"{cls.__name__}")
         target = cls if cls.KIND else _INTERFACES[kind]
         labels = folder / LABELS_FILE
         if labels.is_file():
@@ -201,9 +203,19 @@ class SpikingModel(Pretrained):
         return self.mods.model(feats, return_spikes=True)
 
     @property
+    def spiking(self) -> bool:
+        """Whether the model is a spiking network (SpArch's ANN baselines are not)."""
+        return isinstance(self.mods.model, SpikingNetwork)
+
+    @property
+    def dt_ms(self) -> float:
+        """The model's time step in ms (one input frame per step)."""
+        return float(self.mods.model.dt)
+
+    @property
     def population_names(self) -> list[str]:
-        """Names of the spiking populations, in network order."""
-        return list(self.mods.model.population_names)
+        """Names of the spiking populations, in network order (none for an ANN)."""
+        return list(self.mods.model.population_names) if self.spiking else []
 
     def _outputs(self, out: Tensor) -> Tensor:
         return out
@@ -219,11 +231,11 @@ class SpikingModel(Pretrained):
         with self.inference_ctx:
             out, spikes = self.run_encoder(feats, lengths)
         if duration_s is None:
-            duration_s = lengths.cpu() * feats.shape[1] * float(self.hparams.dt_ms) / 1000.0
+            duration_s = lengths.cpu() * feats.shape[1] * self.dt_ms / 1000.0
         spikes = dict(zip(self.population_names, spikes, strict=True))
-        return Encoding(feats, self._outputs(out), spikes, float(self.hparams.dt_ms), lengths,
+        return Encoding(feats, self._outputs(out), spikes, self.dt_ms, lengths,
                         torch.as_tensor(duration_s, dtype=torch.float64).cpu(),
-                        int(getattr(self.mods.model, "spike_lag", 0)))
+                        int(self.mods.model.spike_lag) if self.spiking else 0)
 
     @torch.no_grad()
     def encode_batch(self, wavs: Tensor, wav_lens: Tensor | None = None) -> Encoding:
@@ -274,7 +286,7 @@ class SpikingModel(Pretrained):
         model = self.mods.model
         out = {
             "kind": hp.kind, "interface": type(self).__name__,
-            "encoder": type(model).__name__, "dt_ms": float(hp.dt_ms),
+            "encoder": type(model).__name__, "dt_ms": self.dt_ms,
             "input": getattr(hp, "input_description", ""),
             "populations": {name: int(size) for name, size in zip(
                 self.population_names, self._population_sizes(), strict=True)},
@@ -287,7 +299,9 @@ class SpikingModel(Pretrained):
         return out
 
     def _population_sizes(self) -> list[int]:
-        return [m.num_neurons for m in self.mods.model.populations().values()]
+        if not self.spiking:
+            return []
+        return [p.size for p in self.mods.model.network().populations if p.spiking]
 
     def num_outputs(self) -> int | None:
         """Number of classes (or CTC labels) the model scores; ``None`` if it has no labels."""
@@ -438,31 +452,16 @@ class SpArchClassifier(_Classifier):
         return self.encode_features(*self._fbank(wavs, wav_lens), duration)
 
     def run_encoder(self, feats: Tensor, lengths: Tensor) -> tuple[Tensor, list[Tensor]]:
-        """``(posteriors (B, C), spikes of every hidden layer)``, spikes before dropout."""
-        from ..models.sparch import SpArchLayer
-
-        model, spikes = self.mods.model, []
-        hooks = [layer.drop.register_forward_hook(lambda m, args, out: spikes.append(args[0]))
-                 for layer in getattr(model, "snn", getattr(model, "ann", [])) if
-                 isinstance(layer, SpArchLayer)]
-        try:
-            probs, _ = model(feats, lengths=lengths)
-        finally:
-            for hook in hooks:
-                hook.remove()
+        """``(posteriors (B, C), spikes of every hidden layer)``, spikes before dropout (an
+        ANN has none)."""
+        if not self.spiking:
+            return self.mods.model(feats, lengths=lengths)[0], []
+        probs, _, spikes = self.mods.model(feats, lengths=lengths, return_spikes=True)
         return probs, spikes
-
-    @property
-    def population_names(self) -> list[str]:
-        """``layer1``, ``layer2``, ... (spiking hidden layers; none for an ANN)."""
-        return list(getattr(self.mods.model, "population_names", []))
-
-    def _population_sizes(self) -> list[int]:
-        return list(getattr(self.mods.model, "population_sizes", []))
 
 
 _INTERFACES: dict[str, type[SpikingModel]] = {
-    "asr": SpikingASR, "kws": SpikingKWS, "sparch": SpArchClassifier}
+    cls.KIND: cls for cls in (SpikingASR, SpikingKWS, SpArchClassifier)}
 
 
 def load_model(source: str | Path, **kwargs) -> SpikingModel:
