@@ -86,3 +86,48 @@ def test_chunks_reproduce_the_offline_forward_bit_for_bit(name, backend):
             assert torch.equal(output, offline.output), (name, chunk)
             for got, want in zip(spikes, offline.spikes, strict=True):
                 assert torch.equal(got, want), (name, chunk)
+
+
+def _triton_main() -> int:
+    """Child process (``TRITON_INTERPRET=1``): the same check with the Triton kernels on CPU."""
+    from sparse.neurons.backends import triton_ops
+    from sparse.neurons.engine import Backend, registered_backend
+
+    interpreted = Backend("triton-interpreted", triton_ops.adlif_scan_triton, lambda device: True,
+                          triton_ops.leaky_integrator_scan_triton)
+    failed = 0
+    with registered_backend(interpreted):
+        for name in ("asr-same-2conv", "kws", "sparch-radlif"):
+            torch.manual_seed(0)
+            model = set_backend(MODELS[name]().eval(), interpreted.name)
+            x = _batch(12)[0][:, :20] * GAIN.get(name, 1.0)
+            with torch.no_grad():
+                offline = model.stream(x)
+                for chunk in (1, 6):
+                    output, spikes = _chunked(model, x, chunk)
+                    same = torch.equal(output, offline.output) and all(
+                        torch.equal(a, b) for a, b in zip(spikes, offline.spikes, strict=True))
+                    if not same:
+                        failed += 1
+                        print(f"FAILED {name} chunk {chunk}")
+    return 1 if failed else 0
+
+
+def test_triton_kernels_stream_bit_for_bit_too(request):
+    pytest.importorskip("triton")
+    import os
+    import subprocess
+    import sys
+
+    if request.config.getoption("--device") != "cpu":
+        pytest.skip("interpreted on CPU only")
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    proc = subprocess.run([sys.executable, __file__], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(_triton_main())
