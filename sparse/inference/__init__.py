@@ -4,11 +4,13 @@
 >>> SpikingKWS.KIND, SpikingASR.KIND
 ('kws', 'asr')
 
-See :mod:`sparse.inference.interfaces` (the interfaces), :mod:`sparse.inference.folder` (what a
-model folder holds) and :mod:`sparse.inference.export` (how training runs write one).
+See :mod:`sparse.inference.interfaces` (the interfaces and the SpeechBrain signatures they
+keep), :mod:`sparse.inference.inputs` (what they accept), :mod:`sparse.inference.folder` (what
+a model folder holds) and :mod:`sparse.inference.export` (how training runs write one).
 """
 
 from .folder import InferenceError
+from .inputs import ShortAudioWarning
 from .interfaces import (
     Classification,
     Encoding,
@@ -19,5 +21,5 @@ from .interfaces import (
     load_model,
 )
 
-__all__ = ["Classification", "Encoding", "InferenceError", "SpArchClassifier", "SpikingASR",
-           "SpikingKWS", "SpikingModel", "load_model"]
+__all__ = ["Classification", "Encoding", "InferenceError", "ShortAudioWarning",
+           "SpArchClassifier", "SpikingASR", "SpikingKWS", "SpikingModel", "load_model"]

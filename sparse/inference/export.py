@@ -114,6 +114,9 @@ def _metadata(kind: str, hp: dict) -> dict[str, Any]:
                 "clip_samples": int(hp["clip_samples"]) if kind == "kws" else None}
         meta["input_description"] = (
             f"{meta['sample_rate']} Hz mono audio -> {meta['n_mels']} log-mel bands, hop = dt")
+        if kind == "kws":
+            meta["input_description"] += (f"; clips padded or cut to "
+                                          f"{meta['clip_samples'] / meta['sample_rate']:g} s")
         if kind == "asr":
             meta["blank_index"] = int(hp["blank_index"])
         return meta
@@ -219,9 +222,9 @@ def dataset_efficiency(interface: SpikingModel, dataset, max_items: int | None =
     total = None
     for batch in make_dataloader(dataset, batch_size=batch_size):
         if hasattr(batch, "sig"):
-            enc = interface.encode_batch(*batch.sig)
+            enc = interface.spikes_batch(*batch.sig)
         else:
-            enc = interface.encode_features(*batch.feats)
+            enc = interface.spikes_features(*batch.feats)
         counts = interface.efficiency_of(enc)
         total = counts if total is None else total + counts
     return total
@@ -241,13 +244,13 @@ def write_efficiency_report(interface: SpikingModel, dataset, path: str | Path,
 
 def interface_from_training(hp: dict, kind: str) -> SpikingModel:
     """An interface over a training run's live modules (no folder), e.g. after an analysis."""
-    from .interfaces import _INTERFACES
+    from .interfaces import INTERFACES
 
     modules = {k: hp[k] for k in KINDS[kind].weighted}
     hparams = {"sparse_model": FORMAT_VERSION, "kind": kind, **_metadata(kind, hp),
                **{k: hp[k] for k in KINDS[kind].stateless}, "modules": modules}
     device = str(next(hp["model"].parameters()).device)
-    return _INTERFACES[kind](modules=modules, hparams=hparams, run_opts={"device": device},
+    return INTERFACES[kind](modules=modules, hparams=hparams, run_opts={"device": device},
                              freeze_params=False)
 
 

@@ -1,311 +1,58 @@
-"""Use a trained model: SpeechBrain-style inference interfaces over a model folder.
+"""Use a trained model: SpeechBrain inference interfaces over a model folder.
 
 ``SpikingASR`` (phone recognition, CTC), ``SpikingKWS`` (keyword spotting) and
-``SpArchClassifier`` (SpArch networks) follow :mod:`speechbrain.inference`:
-``from_hparams(source=<model folder>, run_opts={"device": ...})``, ``*_file(path)`` for one
-audio file, ``*_batch(wavs, wav_lens)`` for padded waveforms ``(batch, samples)`` with
-relative lengths. Each also returns the spikes of every population (``encode_*``) and counts
-synaptic operations and energy (``efficiency_*``, see :mod:`sparse.efficiency`).
+``SpArchClassifier`` (SpArch networks) keep SpeechBrain 1.1's signatures wherever they use one
+of its names, so code written for :class:`speechbrain.inference.ASR.EncoderASR` or
+:class:`speechbrain.inference.classifiers.EncoderClassifier` runs unchanged:
+
+* ``from_hparams(source, hparams_file, overrides, overrides_must_match, savedir,
+  download_only, local_strategy, fetch_config, run_opts, freeze_params)``; ``source`` is a
+  local model folder (see below), so ``fetch_config`` and ``huggingface_cache_dir`` are
+  accepted and have nothing to do.
+* ``classify_batch(wavs, wav_lens)`` / ``classify_file(path)``: ``(out_prob, score, index,
+  text_lab)``: log-posteriors ``(B, C)``, the best log-posterior ``(B,)``, its index ``(B,)``
+  and the labels (a list of ``B`` strings); ``forward`` is ``classify_batch``.
+* ``transcribe_batch(wavs, wav_lens)``: ``(predicted_words, predicted_tokens)``, the phones as
+  one space-separated string and the token ids per utterance; ``transcribe_file(path)``: the
+  string; ``forward`` is ``encode_batch``.
+* ``encode_batch(wavs, wav_lens)`` / ``encode_file(path)``: the encoder's output tensor (ASR:
+  phoneme features ``(B, T_ctc, F)``; classifiers: class posteriors ``(B, C)``).
+* ``load_audio(path, savedir=None)``: a local file's mono waveform at the model's rate
+  (``savedir`` is accepted; a local file is read where it is).
+
+Beside them, under names SpeechBrain does not use: ``label_file`` / ``label_batch`` (a
+:class:`Classification`: label, probability, every class's probability), ``spikes_file`` /
+``spikes_batch`` / ``spikes_features`` (an :class:`Encoding`: features, output and every
+population's spikes with ``dt``) and ``efficiency_file`` / ``efficiency_batch`` (synaptic
+operations and energy, :mod:`sparse.efficiency`).
+
+Inputs (:mod:`sparse.inference.inputs`): any sample rate is resampled as in training, several
+channels are averaged; keyword-spotting clips are padded with zeros or cut to the training clip
+length (``clip_samples``, 1 s for Speech Commands) in ``*_batch`` as in ``*_file``; audio
+shorter than the model's ``min_duration_s`` gives a :class:`ShortAudioWarning`.
 
 Why subclass :class:`speechbrain.inference.interfaces.Pretrained`: it gives the run options
 (``device``, precision), ``.mods``/``.hparams`` with dot access, frozen modules in eval mode and
 ``torch.nn.Module`` behaviour (``.to()``), all as a SpeechBrain user expects. Only
 ``from_hparams`` is replaced: SpeechBrain's fetches ``source`` through its ``Pretrainer``,
-which symlinks files into a cache and treats a path that does not exist as a HuggingFace
-repository id to download, and loads weights with its own ``torch.load`` call. A sparse model
-is a local folder, so loading here never reaches the network, reports a missing folder as
-such, and reads every weight file with ``weights_only=True``.
+which treats a path that does not exist as a HuggingFace repository to download, and loads
+weights with its own ``torch.load`` call. A sparse model is a local folder, so loading here
+never reaches the network, reports a missing folder as such, validates the folder (every file
+its kind needs, one label per output) and reads every weight file with ``weights_only=True``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
 
 import torch
-from speechbrain.inference.interfaces import Pretrained
 from torch import Tensor
 
-from ..data.audio import AudioError, load_waveform
-from ..efficiency import Efficiency, EnergyModel, Network, count_operations, network_of
-from ..neurons.network import SpikingNetwork
-from .folder import (
-    HPARAMS_FILE,
-    KINDS,
-    LABELS_FILE,
-    InferenceError,
-    copy_model_folder,
-    read_model_folder,
-)
+from .base import Classification, Encoding, SpikingModel
+from .folder import InferenceError
 
 __all__ = ["Encoding", "Classification", "SpikingModel", "SpikingASR", "SpikingKWS",
-           "SpArchClassifier", "load_model"]
-
-
-@dataclass
-class Encoding:
-    """What a spiking encoder did with a batch.
-
-    Attributes
-    ----------
-    feats : Tensor
-        Model input ``(B, T, F)`` (normalised features, or the spike trains of SHD/SSC).
-    outputs : Tensor
-        Encoder output: ASR ``(B, T_ctc, F)`` phoneme features; classifiers ``(B, C)``
-        class posteriors.
-    spikes : dict of str to Tensor
-        Spikes ``(B, T', N)`` (0/1) of every population, in network order.
-    dt_ms : float
-        Time step of the spike trains, in ms.
-    lengths : Tensor
-        ``(B,)`` relative lengths (padding after ``round(length * T')``).
-    duration_s : Tensor
-        ``(B,)`` seconds of audio (or of input) per example.
-    lag_steps : int
-        Steps by which the spikes lag the input frames: step ``t + lag_steps`` is centred on
-        frame ``t`` (the SPARSE nerve's upstream conv padding, ``model.spike_lag``; 0 for
-        SpArch). With ``spikes``, ``dt_ms`` and this, an encoding describes its model as the
-        analysis does (:class:`sparse.analysis.recording.Populations`).
-    """
-
-    feats: Tensor
-    outputs: Tensor
-    spikes: dict[str, Tensor]
-    dt_ms: float
-    lengths: Tensor
-    duration_s: Tensor
-    lag_steps: int = 0
-
-
-class Classification(NamedTuple):
-    """One classified file: best label, its posterior, and every class's posterior."""
-
-    label: str
-    score: float
-    posteriors: dict[str, float]
-
-
-class SpikingModel(Pretrained):
-    """Base of the interfaces: loading, audio input, encoding and operation counts.
-
-    Use a subclass, or :func:`load_model` (which picks the subclass from the folder).
-    """
-
-    KIND = ""
-    MODULES_NEEDED = ["model"]
-    HPARAMS_NEEDED = ["kind"]
-
-    def __init__(self, modules=None, hparams=None, run_opts=None, freeze_params=True) -> None:
-        super().__init__(modules=modules, hparams=hparams, run_opts=run_opts,
-                         freeze_params=freeze_params)
-        self.mods.eval()  # also without freezing: batch norm must use its running statistics
-        features = getattr(self.hparams, "compute_features", None)
-        if isinstance(features, torch.nn.Module):  # not among .mods: moved here
-            features.to(self.device)
-        self._network: Network | None = None
-        self.label_encoder = hparams.get("label_encoder")
-        if self.label_encoder is not None:
-            n = self.num_outputs()
-            if n is not None and len(self.label_encoder) != n:
-                raise InferenceError(f"the label encoder has {len(self.label_encoder)} labels "
-                                     f"but the model has {n} outputs")
-            self.label_encoder.ignore_len()  # checked just above
-
-    @classmethod
-    def from_hparams(
-        cls,
-        source: str | Path,
-        hparams_file: str = HPARAMS_FILE,
-        overrides: dict[str, Any] | None = None,
-        savedir: str | Path | None = None,
-        run_opts: dict[str, Any] | None = None,
-        freeze_params: bool = True,
-    ) -> SpikingModel:
-        """Load the model folder ``source`` (local only; see the module docstring).
-
-        Parameters
-        ----------
-        source : str or Path
-            A model folder (``<output_folder>/model`` of a training run, or a copy).
-        hparams_file : str
-            Its inference YAML.
-        overrides : dict, optional
-            Top-level keys of that YAML to change, e.g. ``{"backend": "reference"}``.
-        savedir : str or Path, optional
-            Copy the folder there first and load the copy.
-        run_opts : dict, optional
-            SpeechBrain run options, e.g. ``{"device": "cuda:0"}``.
-        freeze_params : bool
-            Freeze the parameters (inference).
-        """
-        from .folder import check_model_folder
-
-        folder = check_model_folder(source, hparams_file)
-        if savedir is not None:
-            folder = copy_model_folder(folder, savedir)
-        hparams = read_model_folder(folder, hparams_file, overrides)
-        kind = hparams["kind"]
-        if cls.KIND and kind != cls.KIND:
-            raise InferenceError(f"{folder} holds a model of kind {kind!r}: load it with "
-                                 f"sparse.inference.{KINDS[kind].interface}, not "
-                                 f"{cls.__name__}")
-        target = cls if cls.KIND else _INTERFACES[kind]
-        labels = folder / LABELS_FILE
-        if labels.is_file():
-            hparams["label_encoder"] = target._read_labels(labels)
-        return target(modules=hparams["modules"], hparams=hparams, run_opts=run_opts,
-                      freeze_params=freeze_params)
-
-    @staticmethod
-    def _read_labels(path: Path):
-        from speechbrain.dataio.encoder import CategoricalEncoder
-
-        encoder = CategoricalEncoder()
-        encoder.load(path)
-        return encoder
-
-    # ---- inputs ---------------------------------------------------------------------------
-
-    def load_audio(self, path: str | Path, savedir=None) -> Tensor:
-        """Mono waveform ``(samples,)`` of a local audio file, resampled as in training."""
-        hp = self.hparams
-        if getattr(hp, "features", "fbank") == "spikes":
-            raise InferenceError(f"this model takes spike trains ({hp.nb_inputs} channels), "
-                                 "not audio: use encode_features / classify_features")
-        try:
-            wave = load_waveform(path, hp.sample_rate, hp.resampler, hp.clip_samples)
-        except AudioError as err:
-            raise InferenceError(str(err)) from err
-        return wave.to(self.device)
-
-    def _batch(self, wavs: Tensor, wav_lens: Tensor | None) -> tuple[Tensor, Tensor]:
-        """Waveforms ``(B, S)`` on the device and relative lengths ``(B,)``."""
-        wavs = torch.as_tensor(wavs)
-        if wavs.dim() == 1:
-            wavs = wavs[None]
-        if wavs.dim() != 2:
-            raise InferenceError(f"expected mono waveforms (batch, samples), got shape "
-                                 f"{tuple(wavs.shape)}; average the channels first")
-        if wav_lens is None:
-            wav_lens = torch.ones(wavs.shape[0])
-        return wavs.float().to(self.device), torch.as_tensor(wav_lens).float().to(self.device)
-
-    def features(self, wavs: Tensor, wav_lens: Tensor) -> Tensor:
-        """Model input ``(B, T, F)``: filterbank features with hop = dt, normalised."""
-        feats = self.hparams.compute_features(wavs)
-        return self.mods.normalize(feats, wav_lens) if "normalize" in self.mods else feats
-
-    # ---- the encoder ----------------------------------------------------------------------
-
-    def run_encoder(self, feats: Tensor, lengths: Tensor) -> tuple[Tensor, list[Tensor]]:
-        """The one place that calls the encoder: ``(output, spikes of every population)``."""
-        return self.mods.model(feats, return_spikes=True)
-
-    @property
-    def spiking(self) -> bool:
-        """Whether the model is a spiking network (SpArch's ANN baselines are not)."""
-        return isinstance(self.mods.model, SpikingNetwork)
-
-    @property
-    def dt_ms(self) -> float:
-        """The model's time step in ms (one input frame per step)."""
-        return float(self.mods.model.dt)
-
-    @property
-    def population_names(self) -> list[str]:
-        """Names of the spiking populations, in network order (none for an ANN)."""
-        return list(self.mods.model.population_names) if self.spiking else []
-
-    def _outputs(self, out: Tensor) -> Tensor:
-        return out
-
-    @torch.no_grad()
-    def encode_features(self, feats: Tensor, lengths: Tensor | None = None,
-                        duration_s: Tensor | None = None) -> Encoding:
-        """Run the encoder on model input ``(B, T, F)``; see :class:`Encoding`."""
-        feats = torch.as_tensor(feats).float().to(self.device)
-        if lengths is None:
-            lengths = torch.ones(feats.shape[0], device=self.device)
-        lengths = torch.as_tensor(lengths).float().to(self.device)
-        with self.inference_ctx:
-            out, spikes = self.run_encoder(feats, lengths)
-        if duration_s is None:
-            duration_s = lengths.cpu() * feats.shape[1] * self.dt_ms / 1000.0
-        spikes = dict(zip(self.population_names, spikes, strict=True))
-        return Encoding(feats, self._outputs(out), spikes, self.dt_ms, lengths,
-                        torch.as_tensor(duration_s, dtype=torch.float64).cpu(),
-                        int(self.mods.model.spike_lag) if self.spiking else 0)
-
-    @torch.no_grad()
-    def encode_batch(self, wavs: Tensor, wav_lens: Tensor | None = None) -> Encoding:
-        """Features, encoder output and every population's spikes for waveforms ``(B, S)``."""
-        wavs, wav_lens = self._batch(wavs, wav_lens)
-        duration = wav_lens.double().cpu() * wavs.shape[1] / float(self.hparams.sample_rate)
-        return self.encode_features(self.features(wavs, wav_lens), wav_lens, duration)
-
-    def encode_file(self, path: str | Path) -> Encoding:
-        """:meth:`encode_batch` of one audio file (batch of 1)."""
-        return self.encode_batch(self.load_audio(path)[None])
-
-    def forward(self, wavs: Tensor, wav_lens: Tensor | None = None) -> Encoding:
-        """SpeechBrain convention: the full model on a batch, here :meth:`encode_batch`."""
-        return self.encode_batch(wavs, wav_lens)
-
-    # ---- efficiency -----------------------------------------------------------------------
-
-    def network(self) -> Network:
-        """The model's populations, projections and dense stages (computed once)."""
-        if self._network is None:
-            classifier = self.mods["classifier"] if "classifier" in self.mods else None
-            try:
-                self._network = network_of(self.mods.model, classifier)
-            except TypeError as err:  # a non-spiking SpArch baseline
-                raise InferenceError(str(err)) from err
-        return self._network
-
-    def efficiency_of(self, encoding: Encoding, energy: EnergyModel | None = None) -> Efficiency:
-        """Operation counts and energy of an :class:`Encoding` (see :mod:`sparse.efficiency`)."""
-        return count_operations(encoding.spikes, self.network(), encoding.dt_ms, encoding.lengths,
-                                float(encoding.duration_s.sum()), encoding.feats, energy)
-
-    def efficiency_batch(self, wavs: Tensor, wav_lens: Tensor | None = None,
-                         energy: EnergyModel | None = None) -> Efficiency:
-        """:class:`~sparse.efficiency.Efficiency` of a batch of waveforms."""
-        return self.efficiency_of(self.encode_batch(wavs, wav_lens), energy)
-
-    def efficiency_file(self, path: str | Path, energy: EnergyModel | None = None) -> Efficiency:
-        """:class:`~sparse.efficiency.Efficiency` of one audio file (per second of audio)."""
-        return self.efficiency_of(self.encode_file(path), energy)
-
-    # ---- description ----------------------------------------------------------------------
-
-    def info(self) -> dict[str, Any]:
-        """What the model is: kind, interface, time step, input, populations, parameters."""
-        hp = self.hparams
-        model = self.mods.model
-        out = {
-            "kind": hp.kind, "interface": type(self).__name__,
-            "encoder": type(model).__name__, "dt_ms": self.dt_ms,
-            "input": getattr(hp, "input_description", ""),
-            "populations": {name: int(size) for name, size in zip(
-                self.population_names, self._population_sizes(), strict=True)},
-            "parameters": int(sum(p.numel() for p in self.mods.parameters())),
-            "labels": len(self.label_encoder) if self.label_encoder is not None else 0,
-            "trained_on": getattr(hp, "trained_on", ""), "metric": getattr(hp, "metric", ""),
-        }
-        if "model_folder" in vars(hp):
-            out["folder"] = str(hp.model_folder)
-        return out
-
-    def _population_sizes(self) -> list[int]:
-        if not self.spiking:
-            return []
-        return [p.size for p in self.mods.model.network().populations if p.spiking]
-
-    def num_outputs(self) -> int | None:
-        """Number of classes (or CTC labels) the model scores; ``None`` if it has no labels."""
-        return None
+           "SpArchClassifier", "INTERFACES", "load_model"]
 
 
 class SpikingASR(SpikingModel):
@@ -317,84 +64,142 @@ class SpikingASR(SpikingModel):
 
         asr = SpikingASR.from_hparams(source="results/<run>/model")
         asr.transcribe_file("speech.wav")                 # 'sil hh ah l ow sil'
-        enc = asr.encode_file("speech.wav")               # enc.spikes["cortex1"]: (1, T', 512)
+        words, tokens = asr.transcribe_batch(wavs, wav_lens)
+        enc = asr.spikes_file("speech.wav")               # enc.spikes["cortex1"]: (1, T', 512)
         print(asr.efficiency_file("speech.wav").format())
     """
 
     KIND = "asr"
-    MODULES_NEEDED = ["model", "classifier"]
 
     @staticmethod
-    def _read_labels(path: Path):
+    def _label_encoder():
         from speechbrain.dataio.encoder import CTCTextEncoder
 
-        encoder = CTCTextEncoder()
-        encoder.load(path)
-        return encoder
+        return CTCTextEncoder()
 
     def num_outputs(self) -> int:
         """CTC labels (phones + blank)."""
         return int(self.mods.classifier.w.out_features)
 
+    @property
+    def min_duration_s(self) -> float:
+        """One CTC output frame: ``k`` spike steps of ``dt`` (40 ms at 25 Hz)."""
+        return self.mods.model.pool_size * self.dt_ms / 1000.0
+
+    def _min_duration_reason(self) -> str:
+        return (f"one output frame of {self.mods.model.pool_size} steps of "
+                f"{self.dt_ms:g} ms")
+
+    def run_encoder(self, feats: Tensor, lengths: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """As :meth:`SpikingModel.run_encoder`; input too short for one output frame refused."""
+        if self.mods.model.output_length(feats.shape[1]) < 1:
+            raise InferenceError(
+                f"{feats.shape[1]} feature frames of {self.dt_ms:g} ms are too "
+                f"short for this model: it needs at least {self.min_duration_s:.3f} s of audio "
+                f"({self._min_duration_reason()})")
+        return super().run_encoder(feats, lengths)
+
     @torch.no_grad()
-    def transcribe_batch(self, wavs: Tensor, wav_lens: Tensor | None = None
-                         ) -> tuple[list[str], list[list[str]]]:
-        """Greedy CTC transcriptions: ``(["sil hh ah ...", ...], [["sil", "hh", ...], ...])``."""
+    def _decode(self, enc: Encoding) -> tuple[list[str], list[list[int]]]:
         from speechbrain.decoders import ctc_greedy_decode
 
-        enc = self.encode_batch(wavs, wav_lens)
         log_probs = torch.log_softmax(self.mods.classifier(enc.outputs), dim=-1)
         tokens = ctc_greedy_decode(log_probs, enc.lengths, blank_id=int(self.hparams.blank_index))
-        phones = [list(self.label_encoder.decode_ndim(t)) for t in tokens]
-        return [" ".join(p) for p in phones], phones
+        return [" ".join(self.label_encoder.decode_ndim(t)) for t in tokens], tokens
 
-    def transcribe_file(self, path: str | Path) -> str:
-        """Phones of one audio file, space-separated."""
-        return self.transcribe_batch(self.load_audio(path)[None])[0][0]
+    def transcribe_batch(self, wavs: Tensor, wav_lens: Tensor | None = None
+                         ) -> tuple[list[str], list[list[int]]]:
+        """SpeechBrain's ``(predicted_words, predicted_tokens)`` by greedy CTC decoding.
+
+        ``predicted_words``: one string of space-separated phones per utterance;
+        ``predicted_tokens``: their token ids (blanks and repeats removed).
+        """
+        return self._decode(self.spikes_batch(wavs, wav_lens))
+
+    def transcribe_file(self, path: str | Path, **kwargs) -> str:
+        """Phones of one audio file, space-separated (``kwargs`` go to :meth:`load_audio`)."""
+        return self._decode(self._file_batch(path, **kwargs))[0][0]
 
 
 class _Classifier(SpikingModel):
-    """``classify_batch`` / ``classify_file`` over class posteriors ``(B, C)``."""
+    """SpeechBrain's ``classify_*`` and the friendlier ``label_*`` over class posteriors."""
 
-    def _labels(self, n: int) -> list[str]:
-        if self.label_encoder is None:
+    def _label_names(self) -> list[str]:
+        n = self.num_outputs()
+        if self.label_encoder is None:  # an interface over a training run's live modules
             return [str(i) for i in range(n)]
         return [str(self.label_encoder.ind2lab[i]) for i in range(n)]
 
+    def _outputs(self, out: Tensor) -> Tensor:
+        probs = out.reshape(out.shape[0], -1)  # (B, C); the KWS readout gives (B, 1, C)
+        return probs / probs.sum(dim=-1, keepdim=True)  # "sum" readouts add over time
+
     def _decide(self, posteriors: Tensor) -> tuple[Tensor, Tensor, Tensor, list[str]]:
-        score, index = posteriors.max(dim=-1)
-        names = self._labels(posteriors.shape[-1])
-        return posteriors, score, index, [names[int(i)] for i in index]
+        out_prob = torch.log(posteriors.clamp_min(torch.finfo(posteriors.dtype).tiny))
+        score, index = out_prob.max(dim=-1)
+        names = self._label_names()
+        return out_prob, score, index, [names[int(i)] for i in index]
+
+    def _label(self, posteriors: Tensor) -> list[Classification]:
+        names = self._label_names()
+        out = []
+        for row in posteriors.cpu():
+            best = int(row.argmax())
+            out.append(Classification(names[best], float(row[best]),
+                                      {n: float(p) for n, p in zip(names, row, strict=True)}))
+        return out
 
     def classify_batch(self, wavs: Tensor, wav_lens: Tensor | None = None
                        ) -> tuple[Tensor, Tensor, Tensor, list[str]]:
-        """SpeechBrain's ``(posteriors (B, C), best score (B,), best index (B,), labels)``."""
-        return self._decide(self.encode_batch(wavs, wav_lens).outputs)
+        """SpeechBrain's ``(out_prob, score, index, text_lab)`` for waveforms ``(B, S)``.
+
+        ``out_prob``: log-posteriors ``(B, C)``; ``score``: the best log-posterior ``(B,)``;
+        ``index``: its class ``(B,)``; ``text_lab``: the ``B`` labels.
+        """
+        return self._decide(self.spikes_batch(wavs, wav_lens).outputs)
+
+    def classify_file(self, path: str | Path, **kwargs) -> tuple[Tensor, Tensor, Tensor,
+                                                                 list[str]]:
+        """:meth:`classify_batch` of one file (a batch of 1; ``kwargs`` go to ``load_audio``)."""
+        return self._decide(self._file_batch(path, **kwargs).outputs)
 
     def classify_features(self, feats: Tensor, lengths: Tensor | None = None
                           ) -> tuple[Tensor, Tensor, Tensor, list[str]]:
         """:meth:`classify_batch` on model input ``(B, T, F)`` (e.g. SHD spike trains)."""
-        return self._decide(self.encode_features(feats, lengths).outputs)
+        return self._decide(self.spikes_features(feats, lengths).outputs)
 
-    def classify_file(self, path: str | Path) -> Classification:
-        """Label, its posterior and every class's posterior for one audio file."""
-        posteriors, score, _, labels = self.classify_batch(self.load_audio(path)[None])
-        names = self._labels(posteriors.shape[-1])
-        return Classification(labels[0], float(score[0]),
-                              {n: float(p) for n, p in zip(names, posteriors[0], strict=True)})
+    def forward(self, wavs: Tensor, wav_lens: Tensor | None = None):
+        """SpeechBrain's ``EncoderClassifier.forward``: :meth:`classify_batch`."""
+        return self.classify_batch(wavs, wav_lens)
+
+    def label_batch(self, wavs: Tensor, wav_lens: Tensor | None = None) -> list[Classification]:
+        """One :class:`Classification` (label, probability, every class's) per waveform."""
+        return self._label(self.spikes_batch(wavs, wav_lens).outputs)
+
+    def label_file(self, path: str | Path) -> Classification:
+        """Label, its probability and every class's probability for one audio file."""
+        return self._label(self._file_batch(path).outputs)[0]
+
+    def label_features(self, feats: Tensor, lengths: Tensor | None = None
+                       ) -> list[Classification]:
+        """:meth:`label_batch` on model input ``(B, T, F)`` (e.g. SHD spike trains)."""
+        return self._label(self.spikes_features(feats, lengths).outputs)
 
 
 class SpikingKWS(_Classifier):
     """Keyword spotting with a SPARSE :class:`~sparse.KWSEncoder` (one label per clip).
 
-    Files are padded or cut to the training clip length (1 s), as in training.
+    Every clip, from a file or in a batch, is padded with zeros or cut to the training clip
+    length (``clip_samples`` of the folder's ``hyperparams.yaml``: 1 s for Speech Commands),
+    as in training; a longer recording is judged on its first second.
 
     Examples
     --------
     ::
 
         kws = SpikingKWS.from_hparams(source="results/<run>/model")
-        label, score, posteriors = kws.classify_file("yes.wav")
+        out_prob, score, index, text_lab = kws.classify_file("yes.wav")   # text_lab: ['yes']
+        label, probability, posteriors = kws.label_file("yes.wav")
     """
 
     KIND = "kws"
@@ -402,10 +207,6 @@ class SpikingKWS(_Classifier):
     def num_outputs(self) -> int:
         """Classes of the readout."""
         return int(self.mods.model.readout.W.out_features)
-
-    def _outputs(self, out: Tensor) -> Tensor:
-        probs = out.squeeze(1)  # (B, C): time-averaged (or summed) softmax of the readout
-        return probs / probs.sum(dim=-1, keepdim=True)
 
 
 class SpArchClassifier(_Classifier):
@@ -442,14 +243,14 @@ class SpArchClassifier(_Classifier):
         return self._fbank(wavs, wav_lens)[0]
 
     @torch.no_grad()
-    def encode_batch(self, wavs: Tensor, wav_lens: Tensor | None = None) -> Encoding:
-        """As :meth:`SpikingModel.encode_batch`, with lengths counted in feature frames."""
+    def spikes_batch(self, wavs: Tensor, wav_lens: Tensor | None = None,
+                     names: list[str] | None = None) -> Encoding:
+        """As :meth:`SpikingModel.spikes_batch`, with lengths counted in feature frames."""
         if getattr(self.hparams, "features", "") == "spikes":
             raise InferenceError(f"this model takes spike trains ({self.hparams.nb_inputs} "
-                                 "channels), not audio: use encode_features / classify_features")
-        wavs, wav_lens = self._batch(wavs, wav_lens)
-        duration = wav_lens.double().cpu() * wavs.shape[1] / float(self.hparams.sample_rate)
-        return self.encode_features(*self._fbank(wavs, wav_lens), duration)
+                                 "channels), not audio: use spikes_features / classify_features")
+        wavs, wav_lens, duration = self._waveforms(wavs, wav_lens, names)
+        return self.spikes_features(*self._fbank(wavs, wav_lens), duration)
 
     def run_encoder(self, feats: Tensor, lengths: Tensor) -> tuple[Tensor, list[Tensor]]:
         """``(posteriors (B, C), spikes of every hidden layer)``, spikes before dropout (an
@@ -460,7 +261,8 @@ class SpArchClassifier(_Classifier):
         return probs, spikes
 
 
-_INTERFACES: dict[str, type[SpikingModel]] = {
+#: The interface of each model kind.
+INTERFACES: dict[str, type[SpikingModel]] = {
     cls.KIND: cls for cls in (SpikingASR, SpikingKWS, SpArchClassifier)}
 
 

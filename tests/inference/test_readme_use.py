@@ -6,6 +6,8 @@ import re
 import shlex
 from pathlib import Path
 
+import pytest
+
 from sparse.cli import main
 from sparse.recipe import load_recipe_hparams
 
@@ -47,9 +49,13 @@ def test_readme_python_and_command_line_calls_run(kws_run, asr_run, monkeypatch,
         exec(compile(swap(code), "README.md", "exec"), scope)  # noqa: S102
         scopes.append(scope)
     kws = scopes[0]
-    assert kws["label"] in kws["posteriors"] and kws["enc"].dt_ms == 10.0
+    assert kws["text_lab"] == [kws["label"]] and kws["label"] in kws["posteriors"]
+    assert kws["out_prob"].shape == (1, 10) and kws["enc"].dt_ms == 10.0
+    assert float(kws["score"].exp()) == pytest.approx(kws["probability"], rel=1e-5)
+    printed = capsys.readouterr().out
+    assert f"{kws['text_lab']} {kws['probability']:.3f}\n" in printed
     assert list(kws["enc"].spikes) == ["nerve", "cortex1", "cortex2"]
-    assert "\ntotal " in capsys.readouterr().out  # the printed efficiency table
+    assert "\ntotal " in printed  # the printed efficiency table
     commands = [line for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S)
                 for line in block.splitlines() if line.startswith("python -m sparse ")]
     assert [c.split()[3] for c in commands] == ["classify", "info", "efficiency"]

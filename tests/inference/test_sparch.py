@@ -16,9 +16,11 @@ def test_audio_model_classifies_files_at_any_rate(sparch_run):
     model = load_model(out / "model")
     assert isinstance(model, SpArchClassifier)
     clip = sorted((out / "fixture_data" / "audio").glob("*.flac"))[0]  # 48 kHz
-    result = model.classify_file(clip)
+    result = model.label_file(clip)
     assert result.label in result.posteriors and len(result.posteriors) == 20
-    enc = model.encode_file(clip)
+    out_prob, _, index, text_lab = model.classify_file(clip)
+    assert out_prob.shape == (1, 20) and text_lab == [result.label] and int(index) < 20
+    enc = model.spikes_file(clip)
     assert list(enc.spikes) == ["layer1", "layer2"]  # nb_layers 3 counts the readout
     assert [s.shape[2] for s in enc.spikes.values()] == [16, 16]  # 2 directions x 8
     eff = model.efficiency_of(enc)
@@ -33,9 +35,10 @@ def test_spike_model_takes_spike_trains_not_audio(sparch_run):
     with pytest.raises(InferenceError, match="takes spike trains \\(700 channels\\)"):
         model.classify_file(out / "model" / "README.md")
     spikes = (torch.rand(2, 25, 700) < 0.01).float()
-    posteriors, _, _, labels = model.classify_features(spikes)
-    assert posteriors.shape == (2, 20) and len(labels) == 2
-    eff = model.efficiency_of(model.encode_features(spikes))
+    out_prob, _, _, labels = model.classify_features(spikes)
+    assert out_prob.shape == (2, 20) and len(labels) == 2
+    assert [c.label for c in model.label_features(spikes)] == labels
+    eff = model.efficiency_of(model.spikes_features(spikes))
     assert eff.rows[0].spikes == float(spikes.sum()) and eff.rows[0].snn_macs == 0
 
 
@@ -43,7 +46,7 @@ def test_non_spiking_baseline_classifies_but_has_no_efficiency(sparch_run):
     out = sparch_run("HD", "--model_type=GRU")
     model = load_model(out / "model")
     clip = sorted((out / "fixture_data" / "audio").glob("*.flac"))[0]
-    assert model.classify_file(clip).label in [str(i) for i in range(20)]
+    assert model.label_file(clip).label in [str(i) for i in range(20)]
     assert not (out / "efficiency.txt").exists()
     with pytest.raises(InferenceError, match="no spiking neurons"):
         model.efficiency_file(clip)
@@ -94,5 +97,6 @@ def test_a_folder_naming_the_removed_sparse_models_training_still_loads(tmp_path
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(),
                                                   trained.state_dict().values(), strict=True))
     feats = torch.rand(2, 20, 6)
-    posteriors, _, _, names = model.classify_features(feats)
-    assert torch.allclose(posteriors, trained(feats)[0]) and set(names) <= {"no", "yes", "up"}
+    out_prob, _, _, names = model.classify_features(feats)
+    assert torch.allclose(out_prob.exp(), trained(feats)[0], atol=1e-6)
+    assert set(names) <= {"no", "yes", "up"}
