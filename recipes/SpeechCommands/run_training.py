@@ -24,14 +24,10 @@ Run from the repository root::
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-import speechbrain as sb
-import torch
-
-from sparse.recipe import run_recipe
-from sparse.recipe.speech_commands import KWSBrain, dataio_prep, load_hparams, prepare_data
+from sparse.recipe import load_recipe, run_recipe, start_experiment
+from sparse.recipe.speech_commands import KWSBrain, dataio_prep, prepare_data, uses_sample
 
 #: The bundled FSDD digit sample, used when no ``data_folder`` is given.
 SAMPLE_FOLDER = Path(__file__).resolve().parent / "sample_fsdd"
@@ -39,28 +35,21 @@ SAMPLE_FOLDER = Path(__file__).resolve().parent / "sample_fsdd"
 
 def main(argv: list[str] | None = None) -> None:
     """Parse arguments, prepare the data, train, and test the best-validation checkpoint."""
-    hparams, data_folder, run_opts, hparams_file, overrides = load_hparams(
-        sys.argv[1:] if argv is None else argv, SAMPLE_FOLDER
-    )
-    if hparams.get("num_threads"):
-        torch.set_num_threads(int(hparams["num_threads"]))
-    sb.create_experiment_directory(
-        experiment_directory=hparams["output_folder"],
-        hyperparams_to_save=hparams_file,
-        overrides=overrides,
-    )
+    run = load_recipe(argv, use_sample=uses_sample)
+    hparams = run.hparams
+    data_folder = SAMPLE_FOLDER if run.sample_mode else Path(hparams["data_folder"])
+    start_experiment(run)
     prepare_data(hparams, data_folder)
     datasets = dataio_prep(hparams, data_folder)
     brain = KWSBrain(
         modules=hparams["modules"],
         opt_class=hparams["opt_class"],
         hparams=hparams,
-        run_opts=run_opts,
+        run_opts=run.run_opts,
         checkpointer=hparams["checkpointer"],
     )
-    brain.population_names = list(hparams["model"].population_names)
     brain.fit(
-        brain.hparams.epoch_counter,
+        hparams["epoch_counter"],
         datasets["train"],
         datasets["valid"],
         train_loader_kwargs=hparams["train_dataloader_opts"],
@@ -71,7 +60,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     from sparse.inference.export import export_trained_model  # <output_folder>/model/
 
-    export_trained_model(brain, hparams_file, "kws", test_set=datasets["test"], max_key="accuracy",
+    export_trained_model(brain, run.hparams_file, "kws", test_set=datasets["test"],
+                         max_key="accuracy",
                          trained_on=f"{data_folder.name}, task {hparams['task']}")
 
 

@@ -16,9 +16,7 @@ only, with rates counted over each utterance's true length.
 
 from __future__ import annotations
 
-import json
 import logging
-import sys
 from pathlib import Path
 
 import speechbrain as sb
@@ -27,18 +25,10 @@ from speechbrain.dataio.dataio import read_audio
 from speechbrain.dataio.dataset import DynamicItemDataset
 from speechbrain.utils.distributed import if_main_process, run_on_main
 
-from sparse.recipe import (
-    MeanMeter,
-    RecipeError,
-    SkipIncompleteCheckpoints,
-    load_recipe_hparams,
-    override_keys,
-    recipe_overrides,
-    run_recipe,
-    wrap_ddp_cpu,
-)
+from sparse.recipe import RecipeError, load_recipe, run_recipe, start_experiment
+from sparse.recipe.brain import RecipeBrain
 from sparse.recipe.timit import data_root, make_label_encoder, prepare_data, uses_sample
-from sparse.regularization import firing_rate_penalty, firing_rates
+from sparse.regularization import firing_rate_penalty
 
 logger = logging.getLogger(__name__)
 
@@ -46,24 +36,15 @@ logger = logging.getLogger(__name__)
 SAMPLE_FOLDER = Path(__file__).resolve().parent / "sample"
 
 
-class SpikingCTCBrain(SkipIncompleteCheckpoints, sb.Brain):
-    """CTC phone recogniser around a spiking encoder that returns ``(features, all_spikes)``."""
+class SpikingCTCBrain(RecipeBrain):
+    """CTC phone recogniser around a spiking encoder that returns ``(features, all_spikes)``.
 
-    def _encoder(self) -> torch.nn.Module:
-        """The encoder without a DDP/DataParallel wrapper."""
-        model = self.modules.model
-        return getattr(model, "module", model)
+    The plumbing (DDP, projection, statistics, checkpoint on the lowest dev PER, resume) is
+    :class:`~sparse.recipe.brain.RecipeBrain`'s.
+    """
 
-    def _wrap_distributed(self):
-        """DDP on CPU (gloo) without SyncBatchNorm, which PyTorch implements for GPUs only.
-
-        SpeechBrain 1.1.2 converts every BatchNorm to SyncBatchNorm under DDP, which then fails
-        in the first CPU forward; on CPU each process keeps its own batch statistics instead.
-        """
-        if not (self.distributed_launch and torch.device(self.device).type == "cpu"):
-            super()._wrap_distributed()
-            return
-        wrap_ddp_cpu(self.modules, find_unused_parameters=self.find_unused_parameters)
+    selection_key = "PER"
+    selection_mode = "min"
 
     def compute_forward(self, batch, stage):
         """Waveforms ``(B, S)`` → CTC log-probabilities ``(B', T_ctc, vocab)`` and spikes.
@@ -82,14 +63,6 @@ class SpikingCTCBrain(SkipIncompleteCheckpoints, sb.Brain):
         logits = self.modules.classifier(encoded)
         return self.hparams.log_softmax(logits), wav_lens, spikes
 
-    def population_rates(self, spikes: list[torch.Tensor], wav_lens: torch.Tensor):
-        """Per-population firing rates ``{name: (N_i,) Hz}`` over each utterance's true length."""
-        names = getattr(self._encoder(), "population_names", None) or [
-            f"pop{i}" for i in range(len(spikes))
-        ]
-        dt = float(self.hparams.hop_length)
-        return {name: firing_rates(s, wav_lens, dt) for name, s in zip(names, spikes, strict=True)}
-
     def compute_objectives(self, predictions, batch, stage):
         """CTC loss (+ firing-rate penalty in training); PER statistics on dev/test."""
         log_probs, wav_lens, spikes = predictions
@@ -99,11 +72,11 @@ class SpikingCTCBrain(SkipIncompleteCheckpoints, sb.Brain):
             phns = self.hparams.wav_augment.replicate_labels(phns)
             phn_lens = self.hparams.wav_augment.replicate_labels(phn_lens)
         ctc = self.hparams.compute_cost(log_probs, phns, wav_lens, phn_lens)
-        rates = self.population_rates(spikes, wav_lens)
-        self.rate_meter.update({k: v.detach() for k, v in rates.items()}, weight=len(wav_lens))
+        rates = self.population_rates(spikes, wav_lens)  # {name: (N_i,) Hz}, true lengths
+        self.record_rates(rates, weight=len(wav_lens))
         loss = ctc
         if stage == sb.Stage.TRAIN:
-            self.ctc_meter.update({"ctc": ctc.detach()}, weight=len(wav_lens))
+            self.record_means({"ctc": ctc}, weight=len(wav_lens))
             if self.hparams.regularize_firing_rate:
                 all_rates = torch.cat(list(rates.values()))
                 penalty = firing_rate_penalty(
@@ -120,55 +93,39 @@ class SpikingCTCBrain(SkipIncompleteCheckpoints, sb.Brain):
             )
         return loss
 
-    def on_fit_batch_end(self, batch, outputs, loss, should_step):
-        """Project neuron parameters back into their ranges/masks after each optimiser step."""
-        if should_step:
-            self._encoder().project_parameters_()
-
     def on_stage_start(self, stage, epoch=None):
-        """Fresh metric accumulators for the stage."""
-        self.rate_meter = MeanMeter()
-        self.ctc_meter = MeanMeter()
+        """Fresh counters, and CTC and PER accumulators on dev/test."""
+        super().on_stage_start(stage, epoch)
         if stage != sb.Stage.TRAIN:
             self.ctc_metrics = self.hparams.ctc_stats()
             self.per_metrics = self.hparams.per_stats()
 
-    def on_stage_end(self, stage, stage_loss, epoch=None):
-        """Log loss, PER and mean firing rates; anneal, checkpoint on dev PER; write test stats."""
-        stats = {"loss": stage_loss}
-        stats.update(self.rate_meter.summary(prefix="rate_hz_"))
-        if stage == sb.Stage.TRAIN:
-            stats.update(self.ctc_meter.summary())
-            self.train_stats = stats
-            return
-        stats["PER"] = self.per_metrics.summarize("error_rate")
-        if stage == sb.Stage.VALID:
-            annealing = self.hparams.lr_annealing
-            if stats["PER"] < self.hparams.anneal_below_per:
-                old_lr, new_lr = annealing(stats["PER"])
-            else:  # only blanks decoded yet: no progress to measure, keep the lr
-                old_lr = new_lr = annealing.hyperparam_value
-            sb.nnet.schedulers.update_learning_rate(self.optimizer, new_lr)
-            self.hparams.train_logger.log_stats(
-                stats_meta={"epoch": epoch, "lr": old_lr},
-                train_stats=getattr(self, "train_stats", None),
-                valid_stats=stats,
-            )
-            self.checkpointer.save_and_keep_only(
-                meta={"PER": stats["PER"]}, min_keys=["PER"]
-            )
-        elif stage == sb.Stage.TEST:
-            self.hparams.train_logger.log_stats(
-                stats_meta={"Epoch loaded": self.hparams.epoch_counter.current},
-                test_stats=stats,
-            )
-            if if_main_process():
-                with open(self.hparams.test_wer_file, "w", encoding="utf-8") as out:
-                    out.write("CTC loss stats:\n")
-                    self.ctc_metrics.write_stats(out)
-                    out.write("\nPER stats:\n")
-                    self.per_metrics.write_stats(out)
-                logger.info("PER stats written to %s", self.hparams.test_wer_file)
+    def stage_stats(self, stage, stage_loss):
+        """Loss, mean CTC (train) and firing rates; PER (%) on dev/test."""
+        stats = super().stage_stats(stage, stage_loss)
+        if stage != sb.Stage.TRAIN:
+            stats["PER"] = self.per_metrics.summarize("error_rate")
+        return stats
+
+    def update_learning_rate(self, stats) -> float:
+        """NewBob on dev PER once it is below ``anneal_below_per``; the lr the epoch used."""
+        annealing = self.hparams.lr_annealing
+        if stats["PER"] < self.hparams.anneal_below_per:
+            old_lr, new_lr = annealing(stats["PER"])
+        else:  # only blanks decoded yet: no progress to measure, keep the lr
+            old_lr = new_lr = annealing.hyperparam_value
+        sb.nnet.schedulers.update_learning_rate(self.optimizer, new_lr)
+        return old_lr
+
+    def on_test_end(self, stats) -> None:
+        """Write the CTC and PER statistics of the test set (main process)."""
+        if if_main_process():
+            with open(self.hparams.test_wer_file, "w", encoding="utf-8") as out:
+                out.write("CTC loss stats:\n")
+                self.ctc_metrics.write_stats(out)
+                out.write("\nPER stats:\n")
+                self.per_metrics.write_stats(out)
+            logger.info("PER stats written to %s", self.hparams.test_wer_file)
 
 
 def dataio_prep(hparams: dict, label_encoder) -> dict[str, DynamicItemDataset]:
@@ -221,23 +178,12 @@ def dataio_prep(hparams: dict, label_encoder) -> dict[str, DynamicItemDataset]:
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line, prepare data, train, and test with the best dev-PER checkpoint."""
-    hparams_file, run_opts, overrides = sb.parse_arguments(
-        sys.argv[1:] if argv is None else argv
-    )
-    hparams, sample_mode = load_recipe_hparams(hparams_file, overrides, use_sample=uses_sample)
-    # what the run applies (sample block included), so that hyperparams.yaml records it
-    effective, _ = recipe_overrides(hparams_file, overrides, use_sample=uses_sample)
+    run = load_recipe(argv, use_sample=uses_sample)
+    hparams, sample_mode = run.hparams, run.sample_mode
     hparams["data_folder"] = data_root(hparams, sample_mode, SAMPLE_FOLDER)
-    if "data_folder" not in override_keys(effective) and hparams["data_folder"] is not None:
-        effective += f"\ndata_folder: {json.dumps(str(hparams['data_folder']))}"
-    if hparams.get("num_threads"):
-        torch.set_num_threads(int(hparams["num_threads"]))
-    sb.utils.distributed.ddp_init_group(run_opts)
-    sb.create_experiment_directory(
-        experiment_directory=hparams["output_folder"],
-        hyperparams_to_save=hparams_file,
-        overrides=effective,
-    )
+    # the folder {data_root} stands for, so that hyperparams.yaml records it too
+    start_experiment(run, recorded={"data_folder": hparams["data_folder"]}
+                     if hparams["data_folder"] is not None else None)
     if sample_mode:
         logger.info("no --data_folder given: training on the bundled sample %s", SAMPLE_FOLDER)
     elif hparams.get("manifest_folder"):
@@ -251,12 +197,12 @@ def main(argv: list[str] | None = None) -> None:
         modules=hparams["modules"],
         opt_class=hparams["opt_class"],
         hparams=hparams,
-        run_opts=run_opts,
+        run_opts=run.run_opts,
         checkpointer=hparams["checkpointer"],
     )
     brain.label_encoder = label_encoder
     brain.fit(
-        brain.hparams.epoch_counter,
+        hparams["epoch_counter"],
         datasets["train"],
         datasets["dev"],
         train_loader_kwargs=hparams["train_dataloader_opts"],
@@ -267,7 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     from sparse.inference.export import export_trained_model  # <output_folder>/model/
 
-    export_trained_model(brain, hparams_file, "asr", test_set=datasets["test"], min_key="PER",
+    export_trained_model(brain, run.hparams_file, "asr", test_set=datasets["test"], min_key="PER",
                          trained_on="speechocean762 sample" if sample_mode else "TIMIT")
 
 

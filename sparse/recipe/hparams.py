@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import difflib
 import re
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from .errors import RecipeError
 
-__all__ = ["override_keys", "check_override_types", "recipe_overrides", "load_recipe_hparams",
-           "split_overrides", "load_analysis_hparams"]
+__all__ = ["RENAMED_KEYS", "override_keys", "check_override_types", "recipe_overrides",
+           "load_recipe_hparams", "split_overrides", "load_analysis_hparams"]
+
+#: Old key -> current key. An override of an old key is read as the current one (with a
+#: FutureWarning) when the YAML defines the current key only.
+RENAMED_KEYS = {"nb_epochs": "number_of_epochs"}
 
 
 def override_keys(overrides: str | Mapping[str, Any] | None) -> list[str]:
@@ -182,11 +187,12 @@ def recipe_overrides(
     path = Path(hparams_file)
     if not path.is_file():
         raise RecipeError(f"hyperparameter file not found: {path}")
-    overrides = overrides or ""
+    defaults = _plain_view(path, "")
+    overrides = _rename_old_keys(overrides or "", defaults)
     user_keys = override_keys(overrides)
     plain = _plain_view(path, overrides)
     if user_keys:
-        check_override_types(_plain_view(path, ""), plain, user_keys)
+        check_override_types(defaults, plain, user_keys)
     sample_mode = bool(use_sample is not None and use_sample(plain))
     if sample_mode:
         block = dict(plain.get(sample_key) or {})
@@ -199,6 +205,24 @@ def recipe_overrides(
         text = "\n".join(f"{k}: {_yaml_scalar(v)}" for k, v in merged.items())
         overrides = "\n".join(filter(None, [text, overrides]))
     return overrides, sample_mode
+
+
+def _rename_old_keys(overrides: str, defaults: Mapping[str, Any]) -> str:
+    """Override text with every old key of :data:`RENAMED_KEYS` under its current name.
+
+    Only where the YAML defines the current key and not the old one (an old copy of a YAML
+    keeps its own keys); each renaming warns once with a FutureWarning.
+    """
+    given = override_keys(overrides)
+    for old, new in RENAMED_KEYS.items():
+        if old not in given or old in defaults or new not in defaults:
+            continue
+        if new in given:
+            raise RecipeError(f"--{old} and --{new} name the same setting; give --{new} only")
+        warnings.warn(f"--{old} is deprecated: use --{new} (the name SpeechBrain and every "
+                      f"recipe YAML use); read as --{new} this time", FutureWarning, stacklevel=3)
+        overrides = re.sub(rf"^{old}(\s*:)", rf"{new}\1", overrides, flags=re.MULTILINE)
+    return overrides
 
 
 def load_recipe_hparams(

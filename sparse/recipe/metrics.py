@@ -39,3 +39,22 @@ class MeanMeter:
     def summary(self, prefix: str = "") -> dict[str, float]:
         """Weighted mean of each name, keyed ``prefix + name``."""
         return {prefix + k: self._sums[k] / self._weight[k] for k in self._sums}
+
+    def state_dict(self) -> dict[str, dict[str, float]]:
+        """The running sums and weights (plain floats: a YAML checkpoint keeps them exactly).
+
+        Examples
+        --------
+        >>> meter = MeanMeter()
+        >>> meter.update({"a": 0.1}, weight=3)
+        >>> again = MeanMeter()
+        >>> again.load_state_dict(meter.state_dict())
+        >>> again.summary() == meter.summary()
+        True
+        """
+        return {"sums": dict(self._sums), "weights": dict(self._weight)}
+
+    def load_state_dict(self, state: Mapping[str, Mapping[str, float]]) -> None:
+        """Continue from :meth:`state_dict` (a resumed epoch goes on counting where it was)."""
+        self._sums = {k: float(v) for k, v in state["sums"].items()}
+        self._weight = {k: float(v) for k, v in state["weights"].items()}

@@ -14,8 +14,8 @@ SpArch's firing-rate penalty is added::
 with ``r_i`` the rate of neuron ``i`` in Hz, measured *before* dropout, and ``dt`` the model's
 step (ms): SpArch's penalty in spikes per step
 (:func:`~sparse.regularization.sparch_rate_penalty`; the YAMLs give SpArch's bounds, 0.01 and
-0.5 spikes per step, in Hz). Accuracy and each layer's mean rate (``rate_hz_layer1``, ...) are
-counted over examples (not averaged per batch). The learning rate follows
+0.5 spikes per step, in Hz). Accuracy (in percent) and each layer's mean rate (``rate_hz_layer1``,
+...) are counted over examples (not averaged per batch). The learning rate follows
 ``torch.optim.lr_scheduler.ReduceLROnPlateau`` on the validation accuracy (mode max), saved in
 every checkpoint together with the optimiser; the checkpoint with the best validation accuracy
 is used for the test.
@@ -24,7 +24,6 @@ is used for the test.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from pathlib import Path
 import speechbrain as sb
 import torch
 import torch.nn.functional as F
+from speechbrain.utils.distributed import run_on_main
 
 from ..data import (
     hd_datasets,
@@ -43,10 +43,9 @@ from ..data import (
 )
 from ..data.speech_commands import SpeechCommandsLayoutError, prepare_speech_commands
 from ..regularization import sparch_rate_penalty
-from .checkpoints import SkipIncompleteCheckpoints
+from .brain import RecipeBrain
 from .errors import RecipeError, no_empty_folders_left
-from .hparams import load_recipe_hparams
-from .metrics import MeanMeter
+from .experiment import load_recipe, start_experiment
 
 __all__ = ["CORPUS_TASKS", "SpArchBrain", "SpArchTask", "choose_task", "corpus_main",
            "run_sparch_recipe"]
@@ -54,30 +53,20 @@ __all__ = ["CORPUS_TASKS", "SpArchBrain", "SpArchTask", "choose_task", "corpus_m
 logger = logging.getLogger(__name__)
 
 
-class _SpArchOptimisers(sb.Brain):
-    """Optimiser and plateau scheduler, below :class:`SkipIncompleteCheckpoints` in the MRO so
-    that the scheduler's checkpoint file is registered, and checked, before recovery."""
-
-    def init_optimizers(self):
-        """Create the optimiser, then the plateau scheduler on it (both checkpointed)."""
-        super().init_optimizers()
-        if self.opt_class is not None:
-            self.lr_scheduler = self.hparams.lr_scheduler(self.optimizer)
-            if self.checkpointer is not None:
-                self.checkpointer.add_recoverable("lr_scheduler", self.lr_scheduler)
-
-
-class SpArchBrain(SkipIncompleteCheckpoints, _SpArchOptimisers):
+class SpArchBrain(RecipeBrain):
     """Brain of the SpArch tasks: utterance classification with an ``SNN`` or ``ANN``.
 
     Expects ``modules.model``, and in ``hparams``: ``use_regularizers``, ``reg_factor``,
-    ``reg_fmin_hz``, ``reg_fmax_hz``, ``lr_scheduler`` (a partial taking the optimiser) and
-    ``train_logger``.
+    ``reg_fmin_hz``, ``reg_fmax_hz``, ``lr_scheduler`` (a partial taking the optimiser),
+    ``epoch_counter`` and ``train_logger``. The plumbing (DDP, projection, statistics, resume)
+    is :class:`~sparse.recipe.brain.RecipeBrain`'s.
     """
 
-    def _model(self) -> torch.nn.Module:
-        model = self.modules.model
-        return getattr(model, "module", model)
+    def init_schedulers(self) -> None:
+        """The plateau scheduler on the optimiser, checkpointed with it."""
+        self.lr_scheduler = self.hparams.lr_scheduler(self.optimizer)
+        if self.checkpointer is not None:
+            self.checkpointer.add_recoverable("lr_scheduler", self.lr_scheduler)
 
     def compute_forward(self, batch, stage):
         """Class probabilities ``(B, C)`` and firing rates ``(N,)`` (``None`` for ANNs)."""
@@ -90,53 +79,23 @@ class SpArchBrain(SkipIncompleteCheckpoints, _SpArchOptimisers):
         probs, rates = predictions
         labels = batch.label.data.view(-1).to(probs.device)
         loss = F.nll_loss(torch.log(probs.clamp_min(1e-12)), labels)
-        n = labels.shape[0]
-        self.n_examples += n
-        self.n_correct += int((probs.argmax(dim=-1) == labels).sum())
+        self.count_correct(probs.argmax(dim=-1), labels)
         if rates is not None:
-            model = self._model()
+            model = self.model
             by_layer = rates.detach().split(model.population_sizes)
-            self.rate_meter.update(dict(zip(model.population_names, by_layer, strict=True)),
-                                   weight=n)
+            self.record_rates(dict(zip(model.population_names, by_layer, strict=True)),
+                              weight=labels.shape[0])
             if stage == sb.Stage.TRAIN and self.hparams.use_regularizers:
                 penalty = sparch_rate_penalty(rates, self.hparams.reg_fmin_hz,
                                               self.hparams.reg_fmax_hz, dt=model.dt)
                 loss = loss + self.hparams.reg_factor * penalty
         return loss
 
-    def on_fit_batch_end(self, batch, outputs, loss, should_step):
-        """Project the neuron parameters back into their ranges after each optimiser step."""
-        if should_step:
-            self.modules.model.project_parameters_()
-
-    def on_stage_start(self, stage, epoch=None):
-        """Reset the per-stage counters."""
-        self.n_examples, self.n_correct = 0, 0
-        self.rate_meter = MeanMeter()
-        self.stage_start = time.time()
-
-    def _stats(self, stage_loss: float) -> dict[str, float]:
-        stats = {"loss": stage_loss, "accuracy": self.n_correct / max(self.n_examples, 1)}
-        stats.update(self.rate_meter.summary(prefix="rate_hz_"))
-        stats["seconds"] = round(time.time() - self.stage_start, 2)
-        return stats
-
-    def on_stage_end(self, stage, stage_loss, epoch=None):
-        """Log, step the scheduler on validation accuracy, keep the best checkpoint."""
-        stats = self._stats(stage_loss)
-        if stage == sb.Stage.TRAIN:
-            self.train_stats = stats
-        elif stage == sb.Stage.VALID:
-            lr = self.optimizer.param_groups[0]["lr"]
-            self.lr_scheduler.step(stats["accuracy"])
-            self.hparams.train_logger.log_stats({"epoch": epoch, "lr": lr},
-                                                train_stats=self.train_stats, valid_stats=stats)
-            self.checkpointer.save_and_keep_only(meta={"accuracy": stats["accuracy"]},
-                                                 max_keys=["accuracy"])
-        else:
-            self.hparams.train_logger.log_stats(
-                {"Epoch loaded": self.hparams.epoch_counter.current}, test_stats=stats)
-            self.test_stats = stats
+    def update_learning_rate(self, stats) -> float:
+        """Step the plateau scheduler on the validation accuracy; the lr the epoch used."""
+        lr = float(self.optimizer.param_groups[0]["lr"])
+        self.lr_scheduler.step(stats["accuracy"])
+        return lr
 
 
 @dataclass(frozen=True)
@@ -191,20 +150,15 @@ def run_sparch_recipe(argv: Sequence[str] | None, tasks: Mapping[str, SpArchTask
     SpArchBrain
         The trained brain (``test_stats`` holds the test results).
     """
-    import sys
-
-    args = list(sys.argv[1:] if argv is None else argv)
-    hparams_file, run_opts, overrides = sb.parse_arguments(args)
-    hparams, fixture_mode = load_recipe_hparams(
-        hparams_file, overrides, use_sample=lambda h: not h.get("data_folder"))
+    run = load_recipe(argv, use_sample=lambda h: not h.get("data_folder"))
+    hparams, fixture_mode = run.hparams, run.sample_mode
     with no_empty_folders_left(hparams["save_folder"], hparams["output_folder"]):
-        spec = choose_task(tasks, hparams, hparams_file)  # loading the YAML made save/
+        spec = choose_task(tasks, hparams, run.hparams_file)  # loading the YAML made save/
     task, make_fixture, make_datasets = spec.name, spec.make_fixture, spec.make_datasets
+    start_experiment(run)
     if fixture_mode:  # the YAML's sample: block is applied; nothing in the YAML uses data_folder
-        hparams["data_folder"] = str(make_fixture(Path(hparams["fixture_folder"])))
-    sb.create_experiment_directory(experiment_directory=hparams["output_folder"],
-                                   hyperparams_to_save=hparams_file, overrides=overrides)
-    if fixture_mode:
+        run_on_main(make_fixture, args=[Path(hparams["fixture_folder"])])  # returns its folder
+        hparams["data_folder"] = str(hparams["fixture_folder"])
         logger.warning("%s: no --data_folder given, so this run uses a TINY GENERATED FIXTURE in "
                        "%s (synthetic data, real layout). Its accuracy means nothing. Pass "
                        "--data_folder=<path> to train on the real corpus.", task,
@@ -217,11 +171,11 @@ def run_sparch_recipe(argv: Sequence[str] | None, tasks: Mapping[str, SpArchTask
     n_params = sum(p.numel() for p in hparams["model"].parameters())
     logger.info("%s: model %s, %d trainable parameters; %s", task, hparams["model_type"], n_params,
                 {k: len(v) for k, v in datasets.items()})
-    if run_opts.get("test_only") and not hparams["checkpointer"].list_checkpoints():
+    if run.run_opts.get("test_only") and not hparams["checkpointer"].list_checkpoints():
         raise RecipeError(f"--test_only needs a trained checkpoint in {hparams['save_folder']}; "
                           "none found (upstream would test an untrained network)")
     brain = SpArchBrain(modules=hparams["modules"], opt_class=hparams["opt_class"], hparams=hparams,
-                        run_opts=run_opts, checkpointer=hparams["checkpointer"])
+                        run_opts=run.run_opts, checkpointer=hparams["checkpointer"])
     brain.fit(hparams["epoch_counter"], datasets["train"], datasets["valid"],
               train_loader_kwargs=hparams["train_dataloader_opts"],
               valid_loader_kwargs=hparams["test_dataloader_opts"])
@@ -229,7 +183,7 @@ def run_sparch_recipe(argv: Sequence[str] | None, tasks: Mapping[str, SpArchTask
                    test_loader_kwargs=hparams["test_dataloader_opts"])
     from ..inference.export import export_trained_model  # <output_folder>/model/
 
-    export_trained_model(brain, hparams_file, "sparch", test_set=datasets["test"],
+    export_trained_model(brain, run.hparams_file, "sparch", test_set=datasets["test"],
                          max_key="accuracy",
                          trained_on=f"{task}{' (tiny generated fixture)' if fixture_mode else ''}")
     return brain
@@ -258,14 +212,11 @@ def _speech_commands_datasets(hparams: dict, data_folder: Path) -> dict:
     """Speech Commands: manifests from the official lists (``prepare_task``, ``task="all"``
     for SpArch's 35 words), then the datasets of their audio (features computed on the fly)."""
     try:
-        prepare_speech_commands(
-            data_folder,
-            hparams["manifest_folder"],
-            task=hparams["prepare_task"],
-            unknown_fraction=hparams["unknown_fraction"],
-            silence_fraction=hparams["silence_fraction"],
-            seed=hparams["seed"],
-        )
+        run_on_main(prepare_speech_commands, args=[data_folder, hparams["manifest_folder"]],
+                    kwargs={"task": hparams["prepare_task"],
+                            "unknown_fraction": hparams["unknown_fraction"],
+                            "silence_fraction": hparams["silence_fraction"],
+                            "seed": hparams["seed"]})
     except SpeechCommandsLayoutError as err:
         raise RecipeError(str(err)) from err
     datasets, labels = manifest_datasets(hparams["manifest_folder"], data_folder, hparams["n_mels"])

@@ -1,8 +1,8 @@
 """Steps of the Speech Commands keyword-spotting recipe that its training and analysis share.
 
 ``recipes/SpeechCommands/run_training.py`` and ``run_analysis.py`` load the YAML with the
-same sample rule (:func:`load_hparams`, :func:`uses_sample`: the bundled FSDD sample when no
-``data_folder`` is given; the scripts name its folder), write the manifests with
+same sample rule (:func:`uses_sample`: the bundled FSDD sample when no ``data_folder`` is
+given; the scripts name its folder), write the manifests with
 :func:`prepare_data`, and read clips with :func:`clip_pipeline`. Training is
 :class:`KWSBrain` over :func:`dataio_prep`'s datasets; the test report is
 :func:`write_test_report`. The corpus code (official split lists, ``_unknown_`` and
@@ -12,7 +12,6 @@ same sample rule (:func:`load_hparams`, :func:`uses_sample`: the bundled FSDD sa
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,25 +23,23 @@ from speechbrain.utils.distributed import run_on_main
 
 from ..data.audio import load_waveform
 from ..data.speech_commands import SpeechCommandsLayoutError, prepare_speech_commands
-from ..regularization import firing_rate_penalty, firing_rates
-from .checkpoints import SkipIncompleteCheckpoints
+from ..regularization import firing_rate_penalty
+from .brain import RecipeBrain
 from .errors import RecipeError
-from .hparams import load_recipe_hparams, override_keys
 from .logs import quiet_matplotlib
-from .metrics import MeanMeter
 
-__all__ = ["RESAMPLER", "KWSBrain", "uses_sample", "load_hparams", "prepare_data",
+__all__ = ["RESAMPLER", "KWSBrain", "uses_sample", "prepare_data",
            "clip_pipeline", "dataio_prep", "write_test_report"]
 
 #: How the recipe resamples clips at another rate (:data:`sparse.data.audio.RESAMPLERS`).
 RESAMPLER = "polyphase"
 
 
-class KWSBrain(SkipIncompleteCheckpoints, sb.Brain):
+class KWSBrain(RecipeBrain):
     """SpeechBrain ``Brain`` for utterance classification with a spiking encoder.
 
-    Expects ``modules.model`` (a :class:`~sparse.KWSEncoder`) and ``modules.normalize``; set
-    ``population_names`` (the model's, which name the logged rates) before fitting.
+    Expects ``modules.model`` (a :class:`~sparse.KWSEncoder`) and ``modules.normalize``; the
+    plumbing (DDP, projection, statistics, resume) is :class:`~sparse.recipe.brain.RecipeBrain`'s.
     """
 
     def compute_forward(self, batch, stage: sb.Stage) -> tuple[torch.Tensor, list, torch.Tensor]:
@@ -65,69 +62,42 @@ class KWSBrain(SkipIncompleteCheckpoints, sb.Brain):
             labels = self.hparams.wav_augment.replicate_labels(labels)
         log_probs = torch.log(probs + self.hparams.log_eps)
         loss = torch.nn.functional.nll_loss(log_probs, labels)
-        rates = [firing_rates(s, lens, self.hparams.dt) for s in spikes]  # each (N_i,), Hz
-        self.rate_meter.update(
-            dict(zip(self.population_names, rates, strict=True)), weight=len(labels)
-        )
+        rates = self.population_rates(spikes, lens)  # each (N_i,), Hz
+        self.record_rates(rates, weight=len(labels))
         if stage == sb.Stage.TRAIN and self.hparams.reg_factor > 0:
             penalty = firing_rate_penalty(
-                torch.cat(rates), self.hparams.reg_fmin_hz, self.hparams.reg_fmax_hz
+                torch.cat(list(rates.values())), self.hparams.reg_fmin_hz, self.hparams.reg_fmax_hz
             )
             loss = loss + self.hparams.reg_factor * penalty
         predicted = log_probs.argmax(dim=-1)
-        self.correct += int((predicted == labels).sum())
-        self.total += len(labels)
+        self.count_correct(predicted, labels)
         if stage == sb.Stage.TEST:
             n = self.confusion.shape[0]
             counts = torch.bincount((labels * n + predicted).cpu(), minlength=n * n)
             self.confusion += counts.reshape(n, n)
         return loss
 
-    def on_fit_batch_end(self, batch, outputs, loss: torch.Tensor, should_step: bool) -> None:
-        """Project the neuron parameters back into their ranges after each optimiser step."""
-        if should_step:
-            model = getattr(self.modules.model, "module", self.modules.model)
-            model.project_parameters_()
-
     def on_stage_start(self, stage: sb.Stage, epoch: int | None = None) -> None:
-        """Reset the accuracy counters, the confusion matrix and the rate meter."""
-        self.correct, self.total = 0, 0
-        self.rate_meter = MeanMeter()
+        """Fresh counters and confusion matrix."""
+        super().on_stage_start(stage, epoch)
         n = len(self.hparams.label_encoder)
         self.confusion = torch.zeros(n, n, dtype=torch.long)
 
-    def on_stage_end(self, stage: sb.Stage, stage_loss: float, epoch: int | None = None) -> None:
-        """Log loss, accuracy and rates; anneal, checkpoint on valid; report on test."""
-        stats = {"loss": stage_loss, "accuracy": 100.0 * self.correct / max(self.total, 1)}
-        stats.update(
-            {k: round(v, 2) for k, v in self.rate_meter.summary(prefix="rate_hz_").items()}
-        )
-        if stage == sb.Stage.TRAIN:
-            self.train_stats = stats
-        elif stage == sb.Stage.VALID:
-            old_lr, new_lr = self.hparams.lr_annealing(100.0 - stats["accuracy"])
-            sb.nnet.schedulers.update_learning_rate(self.optimizer, new_lr)
-            self.hparams.train_logger.log_stats(
-                stats_meta={"epoch": epoch, "lr": old_lr},
-                train_stats=self.train_stats,
-                valid_stats=stats,
-            )
-            self.checkpointer.save_and_keep_only(  # error_rate: for min_key users (analysis)
-                meta={"accuracy": stats["accuracy"], "error_rate": 100.0 - stats["accuracy"]},
-                max_keys=["accuracy"],
-            )
-        elif stage == sb.Stage.TEST:
-            self.hparams.train_logger.log_stats(
-                stats_meta={"Epoch loaded": self.hparams.epoch_counter.current}, test_stats=stats
-            )
-            if sb.utils.distributed.if_main_process():
-                write_test_report(
-                    self.hparams.test_accuracy_file,
-                    self.hparams.confusion_matrix_file,
-                    stats["accuracy"],
-                    self.confusion.numpy(),
-                    self.hparams.label_encoder,
-                )
+    def update_learning_rate(self, stats) -> float:
+        """NewBob on the validation error (100 - accuracy); the lr the epoch used."""
+        old_lr, new_lr = self.hparams.lr_annealing(100.0 - stats["accuracy"])
+        sb.nnet.schedulers.update_learning_rate(self.optimizer, new_lr)
+        return old_lr
+
+    def checkpoint_meta(self, stats) -> dict[str, float]:
+        """Accuracy, and the error rate (100 - accuracy) for ``min_key`` users (the analysis)."""
+        return {"accuracy": stats["accuracy"], "error_rate": 100.0 - stats["accuracy"]}
+
+    def on_test_end(self, stats) -> None:
+        """Write the test accuracy and the confusion-matrix figure (main process)."""
+        if sb.utils.distributed.if_main_process():
+            write_test_report(self.hparams.test_accuracy_file, self.hparams.confusion_matrix_file,
+                              stats["accuracy"], self.confusion.numpy(), self.hparams.label_encoder)
 
 
 def uses_sample(hparams: Mapping[str, Any]) -> bool:
@@ -139,35 +109,6 @@ def uses_sample(hparams: Mapping[str, Any]) -> bool:
     (True, False)
     """
     return not hparams.get("data_folder")
-
-
-def load_hparams(
-    argv: list[str], sample_folder: str | Path
-) -> tuple[dict, Path, dict, str, str]:
-    """Parse the command line and load the YAML (with its ``sample:`` block if no data folder).
-
-    Parameters
-    ----------
-    argv : list of str
-        Command line without the program name.
-    sample_folder : str or Path
-        The bundled sample, the data folder when none is given (the recipe folder's
-        ``sample_fsdd``).
-
-    Returns
-    -------
-    tuple
-        ``(hparams, data_folder, run_opts, hparams_file, overrides)``; in sample mode the
-        overrides include the ``sample:`` values, so the saved ``hyperparams.yaml`` is exact.
-    """
-    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
-    hparams, sample_mode = load_recipe_hparams(hparams_file, overrides, use_sample=uses_sample)
-    if not sample_mode:
-        return hparams, Path(hparams["data_folder"]), run_opts, hparams_file, overrides
-    user = set(override_keys(overrides))
-    block = [f"{k}: {json.dumps(v)}" for k, v in hparams["sample"].items() if k not in user]
-    overrides = "\n".join(filter(None, [*block, overrides]))
-    return hparams, Path(sample_folder), run_opts, hparams_file, overrides
 
 
 def prepare_data(hparams: Mapping[str, Any], data_folder: Path) -> None:

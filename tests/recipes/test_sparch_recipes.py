@@ -10,7 +10,7 @@ import pytest
 from sparse.recipe import RecipeError
 
 ROOT = Path(__file__).resolve().parents[2]
-SMALL = ["--nb_epochs=1", "--nb_hiddens=8", "--noprogressbar", "--device=cpu"]
+SMALL = ["--number_of_epochs=1", "--nb_hiddens=8", "--noprogressbar", "--device=cpu"]
 
 
 def load_main(script: Path):
@@ -38,11 +38,15 @@ def test_recipe_runs_on_its_fixture(script, yaml, extra, tmp_path):
     main = load_main(ROOT / "recipes" / script)
     out = tmp_path / "out"
     brain = main([str(ROOT / "hparams" / yaml), f"--output_folder={out}", *SMALL, *extra])
-    assert 0.0 <= brain.test_stats["accuracy"] <= 1.0
+    n_test = brain.n_examples  # accuracy in percent, as in every recipe
+    assert brain.test_stats["accuracy"] == pytest.approx(100.0 * brain.n_correct / n_test)
     assert "TINY GENERATED FIXTURE" in (out / "log.txt").read_text()
     log = (out / "train_log.txt").read_text()
     assert "epoch: 1" in log and "test accuracy" in log
     assert any((out / "save").glob("CKPT+*/lr_scheduler.ckpt"))
+    saved = (out / "hyperparams.yaml").read_text()  # the values used: sample block + overrides
+    assert "\nnb_hiddens: 8\n" in saved and "\nnumber_of_epochs: 1\n" in saved
+    assert "\nbatch_size: 16\n" in saved  # from the sample block
 
 
 def test_a_corpus_script_refuses_the_yaml_of_another_corpus(tmp_path):
@@ -59,12 +63,12 @@ def test_resume_sets_a_torn_scheduler_checkpoint_aside(tmp_path, plant_torn_chec
     """The scheduler is registered last (in ``init_optimizers``); its file is checked too."""
     main = load_main(ROOT / "recipes" / "HD" / "run_training.py")
     out = tmp_path / "out"
-    small = [arg for arg in SMALL if not arg.startswith("--nb_epochs")]
+    small = [arg for arg in SMALL if not arg.startswith("--number_of_epochs")]
     args = [str(ROOT / "hparams" / "hd_train.yaml"), f"--output_folder={out}", *small,
             "--model_type=LIF"]
-    main([*args, "--nb_epochs=1"])
+    main([*args, "--number_of_epochs=1"])
     _, torn = plant_torn_checkpoint(out / "save", "lr_scheduler")
-    main([*args, "--nb_epochs=2"])
+    main([*args, "--number_of_epochs=2"])
     assert not torn.exists() and (out / "save" / f"incomplete-{torn.name}").is_dir()
     assert "epoch: 2" in (out / "train_log.txt").read_text()
 
