@@ -6,7 +6,7 @@ message as one line; any other exception is a bug and keeps its traceback. It li
 bottom of the package so that every layer can raise it without importing the layers above.
 """
 
-__all__ = ["UserError", "RecipeError"]
+__all__ = ["UserError", "RecipeError", "ConfigError", "DataError"]
 
 
 class UserError(Exception):
@@ -18,4 +18,18 @@ class RecipeError(UserError):
 
     :func:`sparse.recipe.run_recipe` prints its message as one line and exits with status 2,
     without a traceback. Raise it with a message that names the offending file, key or value.
+    """
+
+
+class ConfigError(UserError, ValueError):
+    """A setting the code cannot use: a value out of its range, a choice not offered.
+
+    A ``ValueError`` too, for callers of the functions that check their arguments with it.
+    """
+
+
+class DataError(UserError, ValueError):
+    """Data a reader cannot use: a file missing, or of the wrong layout or content.
+
+    A ``ValueError`` too (a missing file included), for callers of the readers.
     """

@@ -24,7 +24,7 @@ import speechbrain as sb
 from speechbrain.dataio.dataset import DynamicItemDataset
 
 from sparse.analysis.brain import run_analysis
-from sparse.recipe import RecipeError, load_analysis_hparams, run_recipe
+from sparse.recipe import load_analysis_hparams, run_recipe
 from sparse.recipe.analysis import open_analysis_folder
 from sparse.recipe.speech_commands import clip_pipeline, prepare_data, uses_sample
 
@@ -83,10 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     data_folder = SAMPLE_FOLDER if sample_mode else Path(train_hp["data_folder"])
     prepare_data(train_hp, data_folder)  # no-op when the training run's manifests are current
     dataset = clips(train_hp, cfg, data_folder)
-    try:
-        files = run_analysis(train_hp, cfg, dataset, run_opts, cfg["train_command"])
-    except (FileNotFoundError, ValueError) as err:
-        raise RecipeError(str(err)) from err
+    files = run_analysis(train_hp, cfg, dataset, run_opts, cfg["train_command"])
     from sparse.inference.export import write_analysis_efficiency  # spikes -> operations, energy
 
     files.append(write_analysis_efficiency(train_hp, "kws", dataset))

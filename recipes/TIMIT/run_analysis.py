@@ -30,7 +30,7 @@ from speechbrain.utils.distributed import run_on_main
 
 from sparse.analysis.brain import run_analysis
 from sparse.data.timit import phone_segments
-from sparse.recipe import RecipeError, load_analysis_hparams, run_recipe
+from sparse.recipe import load_analysis_hparams, run_recipe
 from sparse.recipe.analysis import open_analysis_folder
 from sparse.recipe.timit import data_root, make_label_encoder, prepare_data, uses_sample
 
@@ -117,10 +117,7 @@ def main(argv: list[str] | None = None) -> None:
         run_on_main(prepare_data, kwargs={"hparams": train_hp, "sample_mode": sample_mode})
     dataset = utterances(train_hp, cfg)
     phones = make_phone_fn(train_hp, dataset)
-    try:
-        files = run_analysis(train_hp, cfg, dataset, run_opts, cfg["train_command"], phones)
-    except (FileNotFoundError, ValueError) as err:
-        raise RecipeError(str(err)) from err
+    files = run_analysis(train_hp, cfg, dataset, run_opts, cfg["train_command"], phones)
     from sparse.inference.export import write_analysis_efficiency  # spikes -> operations, energy
 
     files.append(write_analysis_efficiency(train_hp, "asr", dataset))

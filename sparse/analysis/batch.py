@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..errors import DataError
 from .pac import N_BINS
 from .signals import analytic, bandpass
 from .stats import permutation_pvalue
@@ -301,7 +302,7 @@ def pac_tests(
     pb = list(phase_bands.values()) if isinstance(phase_bands, Mapping) else list(phase_bands)
     ab = list(amp_bands.values()) if isinstance(amp_bands, Mapping) else list(amp_bands)
     if min(u.shape[-1] for u in utterances) < 2 * trim + 4:
-        raise ValueError(f"an utterance is too short to drop {trim} samples at each end")
+        raise DataError(f"an utterance is too short to drop {trim} samples at each end")
     shifts = [surrogate_shifts(u.shape[-1] - 2 * trim, n_surrogates, rng) for u in utterances]
 
     def one(i: int) -> tuple[PACTests, UtteranceNull]:

@@ -33,6 +33,7 @@ import speechbrain as sb
 import torch
 
 from ..data.noise import gaussian_noise_like, spectrum_matched_noise
+from ..errors import ConfigError, RecipeError
 from .pipeline import PhoneFn, analyse, analysis_folder, settings
 from .recording import NOISE_CONTROLS, Recording, populations_of, record_utterance
 
@@ -119,13 +120,13 @@ def require_checkpoint(checkpointer, train_command: str, min_key: str | None = N
 
     Raises
     ------
-    FileNotFoundError
+    sparse.errors.RecipeError
         If the checkpointer holds no checkpoint.
     """
     ckpt = checkpointer.find_checkpoint(min_key=min_key) if min_key \
         else checkpointer.find_checkpoint()
     if ckpt is None:
-        raise FileNotFoundError(
+        raise RecipeError(
             f"no trained checkpoint in {checkpointer.checkpoints_dir}; "
             f"train first with: {train_command}"
         )
@@ -153,14 +154,14 @@ def check_before_writing(train_hp: Mapping[str, Any], analysis_cfg: Mapping[str,
 
     Raises
     ------
-    ValueError
+    sparse.errors.ConfigError
         On an unknown split or a bad setting (e.g. ``noise_control``).
-    FileNotFoundError
+    sparse.errors.RecipeError
         Without a checkpoint (naming the training command).
     """
     if analysis_cfg["split"] not in splits:
-        raise ValueError(f"split must be one of {', '.join(splits)}, "
-                         f"got {analysis_cfg['split']!r}")
+        raise ConfigError(f"split must be one of {', '.join(splits)}, "
+                          f"got {analysis_cfg['split']!r}")
     cfg = settings(analysis_cfg)
     return require_checkpoint(train_hp["checkpointer"], analysis_cfg["train_command"],
                               cfg["min_key"])

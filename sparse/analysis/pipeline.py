@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ConfigError, DataError
 from . import figures, figures_pac
 from .recording import NOISE_CONTROLS, Example, Populations, Recording
 from .report import PACSettings, contrast_rows, csv_rows, run_pac, usable_bands, write_csv
@@ -48,13 +49,13 @@ def settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
 
     Raises
     ------
-    ValueError
+    sparse.errors.ConfigError
         On an unknown ``noise_control``.
     """
     out = {k: cfg.get(k, v) for k, v in DEFAULTS.items()}
     if out["noise_control"] not in NOISE_CONTROLS:
-        raise ValueError(f"noise_control must be one of {sorted(NOISE_CONTROLS)}, "
-                         f"got {out['noise_control']!r}")
+        raise ConfigError(f"noise_control must be one of {sorted(NOISE_CONTROLS)}, "
+                          f"got {out['noise_control']!r}")
     return out
 
 
@@ -67,7 +68,7 @@ def _pac_populations(rec, cfg) -> list[str]:
     names = cfg["pac_populations"] or rec.populations
     unknown = [n for n in names if n not in rec.populations]
     if unknown:
-        raise ValueError(f"pac_populations {unknown} not among recorded {rec.populations}")
+        raise ConfigError(f"pac_populations {unknown} not among recorded {rec.populations}")
     return list(names)
 
 
@@ -111,14 +112,16 @@ def analyse(rec: Recording, pops: Populations, analysis_cfg: Mapping[str, Any], 
 
     Raises
     ------
-    ValueError
-        If nothing was recorded, or no band fits below Nyquist.
+    sparse.errors.DataError
+        If nothing was recorded.
+    sparse.errors.ConfigError
+        If no band fits below Nyquist, or a PAC population was not recorded.
     """
     cfg = settings(analysis_cfg)
     # matplotlib's DEBUG and INFO records (font matching, colour bars) would fill log.txt
     logging.getLogger("matplotlib").setLevel(max(logging.WARNING, logging.getLogger().level))
     if not rec.ids:
-        raise ValueError("no utterance was analysed (empty dataset)")
+        raise DataError("no utterance was analysed (empty dataset)")
     notes = []
     if len(rec.ids) < int(cfg["num_utterances"]):
         notes.append(f"num_utterances: {cfg['num_utterances']} asked, {len(rec.ids)} used "
@@ -131,7 +134,7 @@ def analyse(rec: Recording, pops: Populations, analysis_cfg: Mapping[str, Any], 
     phase_bands, dropped_p = usable_bands(cfg["phase_bands"], rec.fs)
     amp_bands, dropped_a = usable_bands(cfg["amplitude_bands"], rec.fs)
     if not phase_bands or not amp_bands:
-        raise ValueError(f"no phase or amplitude band below Nyquist {rec.fs / 2:g} Hz")
+        raise ConfigError(f"no phase or amplitude band below Nyquist {rec.fs / 2:g} Hz")
     pac_cfg = PACSettings(
         _pac_populations(rec, cfg), phase_bands, amp_bands, int(cfg["n_surrogates"]),
         float(cfg["alpha"]), cfg["min_shift_s"], float(cfg["trim_s"]),

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ConfigError
 from .batch import PACTests, ordered_pairs, pac_tests
 from .contrast import Contrast, paired_contrast
 from .recording import CONDITIONS, Recording
@@ -63,10 +64,10 @@ class PACSettings:
 
     def __post_init__(self) -> None:
         if self.contrast_statistic not in CONTRAST_STATISTICS:
-            raise ValueError(f"contrast_statistic must be one of {CONTRAST_STATISTICS}, "
-                             f"got {self.contrast_statistic!r}")
+            raise ConfigError(f"contrast_statistic must be one of {CONTRAST_STATISTICS}, "
+                              f"got {self.contrast_statistic!r}")
         if not 0.0 < self.ci_level < 1.0:
-            raise ValueError(f"ci_level must be in (0, 1), got {self.ci_level}")
+            raise ConfigError(f"ci_level must be in (0, 1), got {self.ci_level}")
 
     def min_shift_samples(self, fs: float) -> int | None:
         """The minimum shift asked for, in samples (None: one period of each band's edge)."""

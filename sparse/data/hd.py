@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from speechbrain.dataio.dataset import DynamicItemDataset
 
+from ..errors import ConfigError, DataError
 from .audio import load_waveform
 from .shd import hold_out_speakers
 
@@ -56,7 +57,7 @@ def parse_hd_name(name: str) -> tuple[int, int]:
     """
     m = _HD_NAME.search(name)
     if m is None:
-        raise ValueError(
+        raise DataError(
             f"not an HD file name (lang-<l>_speaker-<n>_trial-<k>_digit-<d>): {name!r}")
     return int(m.group(4)) + (10 if m.group(1) == "german" else 0), int(m.group(2))
 
@@ -124,19 +125,19 @@ def hd_datasets(
         and ``label`` ``(1,)`` (int64).
     """
     if valid_protocol not in HD_VALID_PROTOCOLS:
-        raise ValueError(
+        raise ConfigError(
             f"valid_protocol must be one of {HD_VALID_PROTOCOLS}, got {valid_protocol!r}")
     root = Path(data_folder)
     names = {}
     for split in ("train", "test"):
         lst = root / f"{split}_filenames.txt"
         if not lst.is_file():
-            raise FileNotFoundError(f"missing HD list {lst}")
+            raise DataError(f"missing HD list {lst}")
         names[split] = [ln.strip() for ln in lst.read_text().splitlines() if ln.strip()]
     absent = [n for s in names for n in names[s] if not (root / "audio" / n).is_file()]
     if absent:
-        raise FileNotFoundError(f"{len(absent)} listed HD files are missing from {root / 'audio'}, "
-                                f"e.g. {absent[:3]}")
+        raise DataError(f"{len(absent)} listed HD files are missing from {root / 'audio'}, "
+                        f"e.g. {absent[:3]}")
 
     def build(items: list[str]) -> DynamicItemDataset:
         data = {}

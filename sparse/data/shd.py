@@ -32,6 +32,8 @@ import numpy as np
 import torch
 from speechbrain.dataio.dataset import DynamicItemDataset
 
+from ..errors import ConfigError, DataError
+
 __all__ = ["NB_UNITS", "NB_CLASSES", "VALID_PROTOCOLS", "bin_events", "SpikeH5",
            "hold_out_speakers", "write_spike_h5", "spike_datasets"]
 
@@ -82,13 +84,13 @@ def bin_events(
     [[0, 0], [2, 1], [3, 1], [3, 2]]
     """
     if nb_steps < 1 or not max_time > 0:
-        raise ValueError(f"need nb_steps >= 1 and max_time > 0, got {nb_steps}, {max_time}")
+        raise ConfigError(f"need nb_steps >= 1 and max_time > 0, got {nb_steps}, {max_time}")
     t = np.asarray(times, dtype=np.float64).reshape(-1)
     u = np.asarray(units, dtype=np.int64).reshape(-1)
     if t.shape != u.shape:
-        raise ValueError(f"times and units differ in length: {t.shape[0]} vs {u.shape[0]}")
+        raise DataError(f"times and units differ in length: {t.shape[0]} vs {u.shape[0]}")
     if u.size and (u.min() < 0 or u.max() >= nb_units):
-        raise ValueError(f"unit ids must be in [0, {nb_units}), got [{u.min()}, {u.max()}]")
+        raise DataError(f"unit ids must be in [0, {nb_units}), got [{u.min()}, {u.max()}]")
     keep = (t >= 0.0) & (t <= max_time)
     idx = np.minimum(np.floor(t[keep] * (nb_steps / max_time)).astype(np.int64), nb_steps - 1)
     dense = np.zeros((nb_steps, nb_units), dtype=np.float32)
@@ -115,7 +117,7 @@ class SpikeH5:
         with h5py.File(self.path, "r") as f:
             for key in ("spikes/times", "spikes/units", "labels"):
                 if key not in f:
-                    raise KeyError(f"{self.path} has no dataset '{key}' (not an SHD/SSC file?)")
+                    raise DataError(f"{self.path} has no dataset '{key}' (not an SHD/SSC file?)")
             self.labels = np.asarray(f["labels"][()], dtype=np.int64)
             self.speakers = (np.asarray(f["extra/speaker"][()], dtype=np.int64)
                              if "extra/speaker" in f else None)
@@ -175,10 +177,10 @@ def hold_out_speakers(
         chosen = sorted(int(s) for s in valid_speakers)
         missing = set(chosen) - set(unique.tolist())
         if missing:
-            raise ValueError(f"valid_speakers {sorted(missing)} not among {unique.tolist()}")
+            raise ConfigError(f"valid_speakers {sorted(missing)} not among {unique.tolist()}")
     else:
         if unique.size < 2:
-            raise ValueError("a speaker-held-out validation split needs at least 2 speakers")
+            raise DataError("a speaker-held-out validation split needs at least 2 speakers")
         order = np.random.default_rng(seed).permutation(unique)
         counts = {s: int((speakers == s).sum()) for s in unique.tolist()}
         chosen, total = [], 0
@@ -191,7 +193,7 @@ def hold_out_speakers(
         chosen.sort()
     is_valid = np.isin(speakers, chosen)
     if is_valid.all():
-        raise ValueError("the validation speakers cover the whole training set")
+        raise ConfigError("the validation speakers cover the whole training set")
     return is_valid, chosen
 
 
@@ -281,17 +283,17 @@ def spike_datasets(
         ``(nb_steps, 700)`` and ``label``.
     """
     if task not in NB_CLASSES:
-        raise ValueError(f"task must be 'shd' or 'ssc', got {task!r}")
+        raise ConfigError(f"task must be 'shd' or 'ssc', got {task!r}")
     protocol = valid_protocol or VALID_PROTOCOLS[task][0]
     if protocol not in VALID_PROTOCOLS[task]:
-        raise ValueError(
+        raise ConfigError(
             f"valid_protocol {protocol!r} is not one of {VALID_PROTOCOLS[task]} for {task}")
     folder = Path(data_folder)
     split_files = {s: folder / f"{task}_{s}.h5" for s in ("train", "valid", "test")}
     needed = ["train", "test"] + (["valid"] if protocol == "official" else [])
     missing = [str(split_files[s]) for s in needed if not split_files[s].is_file()]
     if missing:
-        raise FileNotFoundError(f"missing {task.upper()} file(s): {', '.join(missing)}")
+        raise DataError(f"missing {task.upper()} file(s): {', '.join(missing)}")
     train, test = SpikeH5(split_files["train"]), SpikeH5(split_files["test"])
     all_train = np.arange(len(train))
     args = (nb_steps, max_time, binary)
@@ -307,8 +309,8 @@ def spike_datasets(
         out["valid"] = _dataset(test, np.arange(len(test)), "test", *args)
     else:
         if train.speakers is None:
-            raise ValueError(f"{split_files['train']} has no extra/speaker: use "
-                             "valid_protocol=" + ("official" if task == "ssc" else "test_as_valid"))
+            raise DataError(f"{split_files['train']} has no extra/speaker: use "
+                            "valid_protocol=" + ("official" if task == "ssc" else "test_as_valid"))
         is_valid, chosen = hold_out_speakers(train.speakers, valid_fraction, valid_speakers, seed)
         logger.info("%s validation = training speakers %s (%d of %d examples)", task.upper(),
                     chosen, int(is_valid.sum()), len(train))

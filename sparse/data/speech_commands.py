@@ -60,7 +60,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from ..errors import UserError
+from ..errors import ConfigError, UserError
 
 __all__ = ["KWS12_KEYWORDS", "DIGIT_WORDS", "UNKNOWN_LABEL", "SILENCE_LABEL", "NOISE_FOLDER",
            "SPLITS", "CSV_FIELDS", "SpeechCommandsLayoutError", "speaker_of", "task_words",
@@ -140,9 +140,9 @@ def task_words(
         return sorted(word_folders)
     if task == "custom":
         if not keywords:
-            raise ValueError("task='custom' needs a non-empty `keywords` list")
+            raise ConfigError("task='custom' needs a non-empty `keywords` list")
         return list(keywords)
-    raise ValueError(f"unknown task {task!r}; choose kws12, all, digits or custom")
+    raise ConfigError(f"unknown task {task!r}; choose kws12, all, digits or custom")
 
 
 def scan_layout(data_folder: str | os.PathLike) -> dict[str, list[str]]:
@@ -288,7 +288,7 @@ def silence_windows(
             "(or set silence_fraction to 0)"
         )
     if len(region_fractions) != 3 or abs(sum(region_fractions) - 1.0) > 1e-6:
-        raise ValueError(
+        raise ConfigError(
             f"silence_region_fractions must be 3 numbers summing to 1, got {region_fractions}"
         )
     edges = np.concatenate([[0.0], np.cumsum(region_fractions)])

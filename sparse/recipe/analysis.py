@@ -13,7 +13,7 @@ import speechbrain as sb
 
 from ..analysis.brain import check_before_writing
 from ..analysis.pipeline import analysis_folder
-from .errors import RecipeError, no_empty_folders_left
+from .errors import no_empty_folders_left
 from .hparams import split_overrides
 
 __all__ = ["open_analysis_folder"]
@@ -48,15 +48,12 @@ def open_analysis_folder(
 
     Raises
     ------
-    RecipeError
+    sparse.errors.UserError
         No usable checkpoint or manifest; loading the training YAML may have created
         ``save/``, which is removed again if it is empty.
     """
-    try:
-        with no_empty_folders_left(train_hp["save_folder"], train_hp["output_folder"]):
-            check_before_writing(train_hp, cfg, splits)
-    except (FileNotFoundError, ValueError) as err:
-        raise RecipeError(str(err)) from err
+    with no_empty_folders_left(train_hp["save_folder"], train_hp["output_folder"]):
+        check_before_writing(train_hp, cfg, splits)
     folder = analysis_folder(train_hp)
     sb.create_experiment_directory(
         experiment_directory=str(folder), hyperparams_to_save=hparams_file,

@@ -1,9 +1,10 @@
 """What a recipe does when it fails: one clear line and exit status 2, no empty folders left.
 
-:class:`RecipeError` (defined in :mod:`sparse.errors`, so that the data code raises it too) is
-a problem the user can fix (missing data, a bad override, an unreadable audio file);
-:func:`run_recipe` turns it into one line on stderr instead of a traceback wall, and closes a
-torchrun worker cleanly (see :mod:`.distributed`).
+:class:`~sparse.errors.UserError` (defined in :mod:`sparse.errors`, so that every layer raises
+it; :class:`RecipeError` is the recipes' own) is a problem the user can fix (missing data, a bad
+override, an unreadable audio file): :func:`run_recipe` turns it into one line on stderr
+instead of a traceback wall, and closes a torchrun worker cleanly (see :mod:`.distributed`).
+Every other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import RecipeError
+from ..errors import RecipeError, UserError
 from .distributed import close_process_group, exit_without_teardown
 from .logs import drop_speechbrain_noise
 
@@ -26,7 +27,7 @@ EXIT_CODE_USER_ERROR = 2
 
 
 def _first_meaningful_line(message: str) -> str:
-    """Strip DataLoader-worker decoration from a re-raised :class:`RecipeError` message.
+    """Strip DataLoader-worker decoration from a re-raised :class:`~sparse.errors.UserError`.
 
     PyTorch re-raises a worker's exception with the worker traceback glued into the message;
     the original message is its last non-empty line.
@@ -35,11 +36,11 @@ def _first_meaningful_line(message: str) -> str:
         return message.strip()
     lines = [line for line in message.splitlines() if line.strip()]
     last = lines[-1] if lines else message
-    return re.sub(r"^\s*[\w.]*RecipeError:\s*", "", last).strip()
+    return re.sub(r"^\s*[\w.]*Error:\s*", "", last).strip()
 
 
 def run_recipe(main: Callable[[], Any], *, prog: str = "recipe") -> None:
-    """Run ``main()``; report a :class:`RecipeError` as one line and exit with status 2.
+    """Run ``main()``; report a :class:`~sparse.errors.UserError` as one line, exit status 2.
 
     SpeechBrain's import-time noise is dropped first (:func:`~.logs.drop_speechbrain_noise`).
     Other exceptions are real bugs and propagate with their traceback.
@@ -54,7 +55,7 @@ def run_recipe(main: Callable[[], Any], *, prog: str = "recipe") -> None:
     drop_speechbrain_noise()
     try:
         main()
-    except RecipeError as err:
+    except UserError as err:
         print(f"{prog}: error: {_first_meaningful_line(str(err))}", file=sys.stderr)
         sys.exit(EXIT_CODE_USER_ERROR)
     if close_process_group() and "LOCAL_RANK" in os.environ:  # a torchrun worker

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import traceback
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -53,21 +54,47 @@ def override_keys(overrides: str | Mapping[str, Any] | None) -> list[str]:
 
 
 def _load_yaml(path: Path, overrides: str, user_keys: list[str] | None = None) -> dict[str, Any]:
-    """Load HyperPyYAML, turning a failure to build an object into a :class:`RecipeError`."""
+    """Load HyperPyYAML (objects built); a mistake in the YAML or an override is a RecipeError.
+
+    Only what :func:`_yaml_mistake` recognises is translated: an error raised while a
+    constructor or an ``!apply:`` function runs keeps its traceback (a bug, or a value the
+    object refuses with its own message).
+    """
     from hyperpyyaml import load_hyperpyyaml
 
     try:
         with open(path, encoding="utf-8") as stream:
             return load_hyperpyyaml(stream, overrides)
-    except (ValueError, KeyError, TypeError, AttributeError, ImportError) as err:
-        raise RecipeError(
-            f"cannot build the objects of {path} (overrides: {user_keys or 'none'}): "
-            f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err) else ''}"
-        ) from err
-    except Exception as err:  # ruamel / yaml syntax errors have many classes
-        if "yaml" in type(err).__module__:
-            raise RecipeError(f"cannot parse {path} or an override: {err}") from err
-        raise
+    except Exception as err:
+        mistake = _yaml_mistake(err)
+        if mistake is None:
+            raise
+        given = f" (overrides: {', '.join('--' + k for k in user_keys)})" if user_keys else ""
+        raise RecipeError(f"{path}{given}: {mistake}") from err
+
+
+def _yaml_mistake(err: BaseException) -> str | None:
+    """One line for a mistake in YAML text or overrides; None for anything else.
+
+    Recognised: YAML syntax (ruamel's errors); what HyperPyYAML raises itself about the text (an
+    unknown override key, a reference to no key, a ``!PLACEHOLDER`` left, a tag naming nothing
+    or the wrong kind of object): the error's innermost frame is one of its ``raise``
+    statements; and arguments that a class or function named by a tag does not take: a
+    ``TypeError`` raised by the call itself, in HyperPyYAML's frame. Whatever a constructor or
+    an ``!apply:`` function raises while it runs has its innermost frame in that code (or is
+    not a TypeError of the call) and is not recognised.
+    """
+    if "yaml" in type(err).__module__ and "hyperpyyaml" not in type(err).__module__:
+        return "YAML syntax: " + " ".join(str(err).split())
+    frames = traceback.extract_tb(err.__traceback__)
+    if not frames or Path(frames[-1].filename).parent.name != "hyperpyyaml":
+        return None
+    own_raise = (frames[-1].line or "").startswith("raise")
+    if not (own_raise and isinstance(err, (ValueError, KeyError, TypeError, ImportError))
+            or isinstance(err, TypeError)):
+        return None
+    parts = [str(a) for a in err.args] if isinstance(err, (TypeError, KeyError)) else [str(err)]
+    return ": ".join(" ".join(part.split()) for part in parts if part)
 
 
 def check_override_types(
@@ -112,8 +139,8 @@ def check_override_types(
             )
 
 
-def _override_error(path: Path, message: str, kind: str) -> str:
-    """One-line description of an override HyperPyYAML rejected."""
+def _override_error(path: Path, message: str, mistake: str) -> str:
+    """One line for a YAML text or override HyperPyYAML rejected (``mistake``: its description)."""
     unknown = re.search(r"Override '([^']+)' not found in: (\[.*\])", message)
     if unknown:
         key = unknown.group(1)
@@ -121,8 +148,9 @@ def _override_error(path: Path, message: str, kind: str) -> str:
         close = difflib.get_close_matches(key, known, n=3)
         hint = f"; did you mean {', '.join('--' + k for k in close)}?" if close else ""
         return f"unknown hyperparameter --{key} (not a key of {path}){hint}"
-    first = message.strip().splitlines()[0] if message.strip() else kind
-    return f"bad hyperparameter override for {path}: {first}"
+    if mistake.startswith("YAML syntax"):
+        return f"cannot parse {path} or an override: {mistake}"
+    return f"bad hyperparameter or override in {path}: {mistake}"
 
 
 def _plain_view(path: Path, overrides: str) -> dict[str, Any]:
@@ -144,13 +172,11 @@ def _plain_view(path: Path, overrides: str) -> dict[str, Any]:
         yaml = ruamel.yaml.YAML(typ="safe", pure=True)
         yaml.Constructor = _Constructor
         return dict(yaml.load(text) or {})
-    except (ValueError, KeyError, TypeError) as err:
-        raise RecipeError(_override_error(path, str(err), type(err).__name__)) from err
-    except Exception as err:  # ruamel's parser and scanner errors
-        if "yaml" in type(err).__module__:
-            flat = " ".join(str(err).split())
-            raise RecipeError(f"cannot parse {path} or an override: {flat}") from err
-        raise
+    except Exception as err:
+        mistake = _yaml_mistake(err)
+        if mistake is None:
+            raise
+        raise RecipeError(_override_error(path, str(err), mistake)) from err
 
 
 def recipe_overrides(
@@ -281,7 +307,10 @@ def split_overrides(overrides: str | None, first_keys: set[str]) -> tuple[str, s
 
     import yaml
 
-    values = (yaml.safe_load(overrides) if overrides else None) or {}
+    try:
+        values = (yaml.safe_load(overrides) if overrides else None) or {}
+    except yaml.YAMLError as err:
+        raise RecipeError("cannot parse the overrides: " + " ".join(str(err).split())) from err
     first = {k: v for k, v in values.items() if k in first_keys}
     rest = {k: v for k, v in values.items() if k not in first_keys}
     return tuple("\n".join(f"{k}: {json.dumps(v)}" for k, v in d.items()) for d in (first, rest))
@@ -308,15 +337,11 @@ def load_analysis_hparams(
     sample_mode : bool
         Whether the training YAML's sample block was applied.
     """
-    from hyperpyyaml import load_hyperpyyaml
-
     path = Path(analysis_file)
     if not path.is_file():
         raise RecipeError(f"hyperparameter file not found: {path}")
-    with open(path, encoding="utf-8") as fin:
-        mine, theirs = split_overrides(overrides, set(load_hyperpyyaml(fin)))
-    with open(path, encoding="utf-8") as fin:
-        analysis = load_hyperpyyaml(fin, mine)
+    mine, theirs = split_overrides(overrides, set(_plain_view(path, "")))
+    analysis = _load_yaml(path, mine, override_keys(mine))
     train_file = path.parent / analysis["train_hparams"]
     if train_file.is_file():  # a key of neither file: name both, suggest from both
         known = set(_plain_view(train_file, "")) | set(analysis)

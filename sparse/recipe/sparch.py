@@ -41,7 +41,7 @@ from ..data import (
     manifest_datasets,
     spike_datasets,
 )
-from ..data.speech_commands import SpeechCommandsLayoutError, prepare_speech_commands
+from ..data.speech_commands import prepare_speech_commands
 from ..regularization import sparch_rate_penalty
 from .brain import RecipeBrain
 from .errors import RecipeError, no_empty_folders_left
@@ -163,11 +163,7 @@ def run_sparch_recipe(argv: Sequence[str] | None, tasks: Mapping[str, SpArchTask
                        "%s (synthetic data, real layout). Its accuracy means nothing. Pass "
                        "--data_folder=<path> to train on the real corpus.", task,
                        hparams["data_folder"])
-    try:
-        datasets = make_datasets(hparams, Path(hparams["data_folder"]))
-    except (FileNotFoundError, KeyError, ValueError) as err:
-        raise RecipeError(
-            f"{task}: cannot read the data in {hparams['data_folder']}: {err}") from err
+    datasets = make_datasets(hparams, Path(hparams["data_folder"]))  # DataError if unusable
     n_params = sum(p.numel() for p in hparams["model"].parameters())
     logger.info("%s: model %s, %d trainable parameters; %s", task, hparams["model_type"], n_params,
                 {k: len(v) for k, v in datasets.items()})
@@ -211,14 +207,10 @@ def _hd_audio_datasets(hparams: dict, data_folder: Path) -> dict:
 def _speech_commands_datasets(hparams: dict, data_folder: Path) -> dict:
     """Speech Commands: manifests from the official lists (``prepare_task``, ``task="all"``
     for SpArch's 35 words), then the datasets of their audio (features computed on the fly)."""
-    try:
-        run_on_main(prepare_speech_commands, args=[data_folder, hparams["manifest_folder"]],
-                    kwargs={"task": hparams["prepare_task"],
-                            "unknown_fraction": hparams["unknown_fraction"],
-                            "silence_fraction": hparams["silence_fraction"],
-                            "seed": hparams["seed"]})
-    except SpeechCommandsLayoutError as err:
-        raise RecipeError(str(err)) from err
+    run_on_main(prepare_speech_commands, args=[data_folder, hparams["manifest_folder"]],
+                kwargs={"task": hparams["prepare_task"],
+                        "unknown_fraction": hparams["unknown_fraction"],
+                        "silence_fraction": hparams["silence_fraction"], "seed": hparams["seed"]})
     datasets, labels = manifest_datasets(hparams["manifest_folder"], data_folder, hparams["n_mels"])
     if len(labels) != hparams["nb_outputs"]:
         raise RecipeError(

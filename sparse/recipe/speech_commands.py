@@ -22,7 +22,7 @@ import torch
 from speechbrain.utils.distributed import run_on_main
 
 from ..data.audio import load_waveform
-from ..data.speech_commands import SpeechCommandsLayoutError, prepare_speech_commands
+from ..data.speech_commands import prepare_speech_commands
 from ..regularization import firing_rate_penalty
 from .brain import RecipeBrain
 from .errors import RecipeError
@@ -112,23 +112,20 @@ def uses_sample(hparams: Mapping[str, Any]) -> bool:
 
 
 def prepare_data(hparams: Mapping[str, Any], data_folder: Path) -> None:
-    """Write the manifests of ``hparams["task"]`` on the main process (errors -> RecipeError)."""
-    try:
-        run_on_main(
-            prepare_speech_commands,
-            kwargs={
-                "data_folder": data_folder,
-                "save_folder": hparams["save_folder"],
-                "task": hparams["task"],
-                "keywords": hparams["keywords"],
-                "unknown_fraction": hparams["unknown_fraction"],
-                "silence_fraction": hparams["silence_fraction"],
-                "seed": hparams["seed"],
-                "skip_prep": hparams["skip_prep"],
-            },
-        )
-    except (SpeechCommandsLayoutError, ValueError) as err:
-        raise RecipeError(str(err)) from err
+    """Write the manifests of ``hparams["task"]`` on the main process (the others wait)."""
+    run_on_main(
+        prepare_speech_commands,
+        kwargs={
+            "data_folder": data_folder,
+            "save_folder": hparams["save_folder"],
+            "task": hparams["task"],
+            "keywords": hparams["keywords"],
+            "unknown_fraction": hparams["unknown_fraction"],
+            "silence_fraction": hparams["silence_fraction"],
+            "seed": hparams["seed"],
+            "skip_prep": hparams["skip_prep"],
+        },
+    )
 
 
 def clip_pipeline(hparams: Mapping[str, Any]):
