@@ -11,22 +11,29 @@ import pytest
 import torch
 
 from sparse import bench
-from sparse.bench import peers
-from sparse.bench.engine import FLOOR, table_rows
+from sparse.bench import peers, products, upstream
+from sparse.bench.density import sweep_label
+from sparse.bench.engine import DENSE_PRODUCTS, FLOOR, table_rows, workloads
 from sparse.neurons import engine
+from sparse.neurons.backends import spike_linear
 
-ROW = re.compile(r"^\| ([\w/-]+) \| ([\w-]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+x|-) \|$", re.M)
+ROW = re.compile(r"^\| ([\w/@%.-]+) \| ([\w-]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+x|-) \|$",
+                 re.M)
 
 
 def test_engine_table_has_every_row_and_leaves_the_registry_alone(capsys):
     before = (dict(engine.BACKENDS), list(engine.AUTO_ORDER))
     # 12 frames: the encoder's one CTC frame (20 spike steps at dt 2 ms, 8 from its padding)
     bench.main(["engine", "--steps", "12", "--batch", "1", "--repeats", "1",
-                "--backends", "reference,cpu", "--no-peers"])
-    rows = ROW.findall(capsys.readouterr().out)
+                "--backends", "reference,cpu", "--workloads", "lif,radlif,encoder", "--no-peers"])
+    out = capsys.readouterr().out
+    rows = ROW.findall(out)
     got = {(wl, be) for wl, be, *_ in rows}
-    assert got == {(wl, be) for wl in ("lif", "radlif", "encoder") for be in ("reference", "cpu")
+    rows_of = ("reference", "cpu") + ((DENSE_PRODUCTS,) if spike_linear.load_spike_kernels()
+                                      else ())
+    assert got == {(wl, be) for wl in ("lif", "radlif", "encoder") for be in rows_of
                    } | {("encoder", FLOOR)}
+    assert "# encoder: share of active entries per population" in out
     assert all(float(t) > 0 for _, _, t, _, _ in rows)
     assert (dict(engine.BACKENDS), list(engine.AUTO_ORDER)) == before  # floor row unregistered
 
@@ -97,3 +104,25 @@ def test_python_dash_m_runs_the_package():
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "python -m sparse.bench engine" in out.stdout
+
+
+def test_sweep_encoders_fire_at_their_density():
+    """Every population of a sweep row's encoder fires at the row's density."""
+    step = workloads(1, 40, torch.device("cpu"))[sweep_label(0.04)]("cpu")
+    step()  # a step runs
+    assert all(abs(d - 0.04) < 0.01 for d in step.densities())
+
+
+def test_products_table_has_a_ratio_per_product(capsys):
+    pytest.importorskip("numba")
+    ratios = products.main(["--rows", "40", "--inputs", "30", "--outputs", "20",
+                            "--densities", "0.1", "--repeats", "1"])
+    assert set(ratios) == {(30, 0.1, p) for p in ("forward", "weight", "input")}
+    assert all(r > 0 for r in ratios.values())
+    assert capsys.readouterr().out.count("| 30 | 0.1 |") == 3
+    assert spike_linear.DENSE_ABOVE.forward < 1  # the limits are back
+
+
+def test_upstream_needs_a_checkout(tmp_path):
+    with pytest.raises(SystemExit, match="does not hold upstream's sparse/encoder_asr.py"):
+        upstream.main(["--upstream", str(tmp_path)])

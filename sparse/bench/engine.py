@@ -6,9 +6,16 @@ ratios are comparable:
 (a) ``lif``: non-recurrent LIF population, 1184 units (the auditory nerve);
 (b) ``radlif``: recurrent AdLIF population, 512 units, half adaptive, recurrent density 0.5;
 (c) ``encoder``: the full :class:`~sparse.ASREncoder` paper configuration at dt = 2 ms,
-    with a ``no-scan`` floor row: the same model with a scan that costs nothing, i.e. the
-    time of its convolutions, dense layers, normalisation and dropout, which bounds the
-    speed-up any neuron back-end can give.
+    with a ``no-scan`` floor row: the same model with a scan that costs nothing and dense
+    feed-forward products, i.e. the time of its convolutions, dense layers, normalisation
+    and dropout, which bounds the speed-up any neuron scan alone can give;
+(d) ``sweep``: the same encoder with every population's threshold set so that it fires at
+    1, 4, 10 and 30 % of its entries per step (:mod:`.density`; at initialisation the nerve
+    fires at about 30 % and the cortex at 12 %, where 20 Hz would be 4 %).
+
+Where the ``cpu`` back-end runs its feed-forward products of spikes event-driven
+(:mod:`sparse.neurons.backends.spike_linear`), a ``cpu-dense`` row times it with dense
+products instead: the ``cpu`` back-end as it was before them.
 
 Batch 8, 1500 steps on CUDA and 300 on CPU by default (``--steps`` overrides).
 Memory: on CUDA the peak of ``torch.cuda.max_memory_allocated`` during the step; on
@@ -37,16 +44,21 @@ import torch
 from torch import Tensor
 
 from ..neurons import engine
+from ..neurons.backends import spike_linear
 from ..neurons.modules import AdLIFNeurons
 from ..neurons.state import AdLIFState, ScanResult
+from .density import SWEEP, calibrate_thresholds, spike_densities, sweep_label
 from .peers import peer_rows
 
-__all__ = ["FLOOR", "measure", "run_engine", "table_rows", "workloads"]
+__all__ = ["DENSE_PRODUCTS", "FLOOR", "measure", "run_engine", "table_rows", "workloads"]
 
 Step = Callable[[], None]
 
 #: Name of the floor row: the encoder workload with a scan that costs nothing.
 FLOOR = "no-scan"
+
+#: Name of the row of the ``cpu`` back-end with dense feed-forward products.
+DENSE_PRODUCTS = "cpu-dense"
 
 
 @contextmanager
@@ -94,15 +106,26 @@ def _memory(step: Step, device: torch.device) -> float:
     return counter[0] / 2**20
 
 
+def _maker(factory: Callable[[str], Step], name: str) -> Step:
+    """The step of row ``name``: ``factory(name)``, or the ``cpu`` one with dense products."""
+    if name == DENSE_PRODUCTS:
+        return _dense_products(factory("cpu"))
+    return factory(name)
+
+
 def measure(makers: dict[str, Callable[[], Step]], device: torch.device, repeats: int,
-            cpu_seconds: dict[str, float] | None = None) -> dict[str, tuple[float, float]]:
+            cpu_seconds: dict[str, float] | None = None,
+            steps_out: dict[str, Step] | None = None) -> dict[str, tuple[float, float]]:
     """Median seconds of one fwd+bwd step and its memory in MiB, per entry of ``makers``.
 
     The repeats of the different entries are interleaved, so that a change of machine
     load affects all of them alike and their ratios stay meaningful. ``cpu_seconds``, when
-    given, receives the median CPU seconds (user + system, all threads) of each step.
+    given, receives the median CPU seconds (user + system, all threads) of each step;
+    ``steps_out`` the steps themselves.
     """
     steps = {name: make() for name, make in makers.items()}
+    if steps_out is not None:
+        steps_out.update(steps)
     times: dict[str, list[float]] = {name: [] for name in steps}
     cpu: dict[str, list[float]] = {name: [] for name in steps}
     for step in steps.values():
@@ -129,7 +152,8 @@ def _layer_step(layer: torch.nn.Module, x: Tensor) -> Step:
 
 
 def workloads(batch: int, steps: int, device: torch.device) -> dict[str, Callable[[str], Step]]:
-    """Factories ``backend name -> fwd+bwd closure`` for the three benchmark workloads."""
+    """Factories ``backend name -> fwd+bwd closure`` of the benchmark workloads: ``lif``,
+    ``radlif``, ``encoder`` and the sweep's ``encoder@1%`` ... (:data:`.density.SWEEP`)."""
 
     def lif(backend: str) -> Step:
         torch.manual_seed(0)
@@ -145,21 +169,54 @@ def workloads(batch: int, steps: int, device: torch.device) -> dict[str, Callabl
         x = (torch.rand(batch, steps, 512, device=device) * 1.2).requires_grad_()
         return _layer_step(layer, x)
 
-    def encoder(backend: str) -> Step:
+    def encoder(backend: str, density: float | None = None) -> Step:
         from ..encoders import ASREncoder
 
         torch.manual_seed(0)
         model = ASREncoder(dt=2.0, backend=backend).to(device).train()
         feats = torch.randn(batch, steps, 80, device=device)
+        if density is not None:
+            for neurons, value in zip(model.populations().values(), thresholds(density),
+                                      strict=True):
+                neurons.threshold = value
 
         def step() -> None:
             model.zero_grad(set_to_none=True)
             out, spikes = model(feats, return_spikes=True)
             (out.sum() + sum(s.sum() for s in spikes) * 1e-3).backward()
 
+        step.densities = lambda: spike_densities(model, feats)
         return step
 
-    return {"lif": lif, "radlif": radlif, "encoder": encoder}
+    calibrated: dict[float, list[float]] = {}
+
+    def thresholds(density: float) -> list[float]:
+        """Thresholds for ``density``, searched once on the first two utterances."""
+        if density not in calibrated:
+            from ..encoders import ASREncoder
+
+            torch.manual_seed(0)
+            name = "cpu" if "cpu" in engine.BACKENDS else "reference"
+            model = ASREncoder(dt=2.0, backend=name).to(device).train()
+            feats = torch.randn(batch, steps, 80, device=device)[:2]
+            calibrated[density] = calibrate_thresholds(model, feats, density)
+        return calibrated[density]
+
+    out = {"lif": lif, "radlif": radlif, "encoder": encoder}
+    for density in SWEEP:
+        out[sweep_label(density)] = lambda backend, density=density: encoder(backend, density)
+    return out
+
+
+def _dense_products(step: Step) -> Step:
+    """``step`` with the event-driven products of the ``cpu`` back-end turned off."""
+
+    def dense() -> None:
+        with spike_linear.event_driven(False):
+            step()
+
+    dense.densities = getattr(step, "densities", None)
+    return dense
 
 
 class _StraightThrough(torch.autograd.Function):
@@ -207,7 +264,8 @@ def run_engine(argv: Sequence[str]) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--backends", default=None,
                         help="comma-separated back-ends (default: all available)")
-    parser.add_argument("--workloads", default="lif,radlif,encoder")
+    parser.add_argument("--workloads", default="lif,radlif,encoder,sweep",
+                        help="comma-separated; 'sweep' stands for the encoder@density rows")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--no-peers", action="store_true",
                         help="skip the snnTorch / SpikingJelly rows")
@@ -230,19 +288,36 @@ def run_engine(argv: Sequence[str]) -> None:
     print("|---|---|---:|---:|---:|")
     factories = workloads(args.batch, steps, device)
     floor = engine.Backend(FLOOR, _no_scan, lambda device: True)
+    events = "cpu" in names and spike_linear.load_spike_kernels() is not None
     cpu_lines: list[str] = []  # threads that spin or oversubscribe show here, not in wall time
+    selected = []
+    for wl in args.workloads.split(","):
+        selected += [sweep_label(d) for d in SWEEP] if wl == "sweep" else [wl]
     with engine.registered_backend(floor):
-        for wl in args.workloads.split(","):
-            row_names = names + ([FLOOR] if wl == "encoder" else [])
-            makers = {name: (lambda wl=wl, name=name: factories[wl](name)) for name in row_names}
+        for wl in selected:
+            row_names = list(names)
+            if events:
+                row_names.insert(row_names.index("cpu"), DENSE_PRODUCTS)
+            row_names += [FLOOR] if wl == "encoder" else []
+            makers = {name: (lambda wl=wl, name=name: _maker(factories[wl], name))
+                      for name in row_names}
             cpu: dict[str, float] = {}
-            for row in table_rows(wl, measure(makers, device, args.repeats, cpu)):
+            steps_seen: dict[str, Step] = {}
+            for row in table_rows(wl, measure(makers, device, args.repeats, cpu, steps_seen)):
                 print(row, flush=True)
             cpu_lines.append(f"# {wl}: CPU s per step (user+sys, all threads): "
                              + ", ".join(f"{name} {c:.4f}" for name, c in cpu.items()))
-    if "encoder" in args.workloads.split(","):
-        print(f"# {FLOOR}: the encoder with a zero-cost neuron scan (straight-through threshold), "
-              "the bound of any back-end's speed-up on this machine")
+            densities = getattr(steps_seen.get("cpu", steps_seen[names[0]]), "densities", None)
+            if densities is not None:
+                cpu_lines.append(f"# {wl}: share of active entries per population (nerve, "
+                                 "cortex...): " + ", ".join(f"{100 * d:.1f} %"
+                                                           for d in densities()))
+    if "encoder" in selected:
+        print(f"# {FLOOR}: the encoder with a zero-cost neuron scan (straight-through threshold) "
+              "and dense products, the bound of any neuron scan's speed-up on this machine")
+    if events:
+        print(f"# {DENSE_PRODUCTS}: the cpu back-end with dense feed-forward products (as before "
+              "the event-driven ones)")
     if device.type == "cpu":
         print("\n".join(cpu_lines))
         if torch.get_num_threads() != threads:

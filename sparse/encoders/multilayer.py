@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from .._checks import as_list, check_input, check_portion, check_rank3
-from ..neurons import framewise
+from ..neurons import engine
 from ..neurons.defaults import CORTEX, adlif_config
 from ..neurons.modules import AdLIFNeurons, apply_norm, connection_mask, make_norm
 from ..neurons.network import Network, Streamed, adaptive_population, projection
@@ -72,12 +72,14 @@ class SpikingFCLayer(nn.Module):
     def currents(self, x: Tensor) -> Tensor:
         """Normalised input currents ``(B, T, O)``: the time-parallel part of the layer.
 
-        Each step's current depends on that step's input only, bit for bit, in inference
-        (:mod:`sparse.neurons.framewise`), so that chunks of a stream sum as the whole does.
+        Each step's current depends on that step's input only, bit for bit, without a gradient
+        (:func:`sparse.neurons.engine.feedforward`), so that chunks of a stream sum as the whole
+        does.
         """
         check_rank3(x, type(self).__name__)
-        x = self.dropout(x)
-        current = framewise.linear(x, self.feedforward_weights(), self.W.bias)
+        current = engine.feedforward(x, self.feedforward_weights(), self.W.bias,
+                                     dropout=self.dropout.p, training=self.dropout.training,
+                                     backend=self.neurons.backend)
         return apply_norm(self.norm, current)
 
     @torch.no_grad()

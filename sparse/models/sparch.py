@@ -40,7 +40,7 @@ import torch
 from torch import Tensor, nn
 
 from .._checks import check_portion, check_positive
-from ..neurons import engine, framewise
+from ..neurons import engine
 from ..neurons.defaults import BACKEND, SPARCH, SURROGATE
 from ..neurons.modules import ReadoutLayer, apply_norm, make_norm
 from ..neurons.network import Network, Population, Streamed, projection
@@ -168,8 +168,9 @@ class SpArchLayer(nn.Module):
     def scan(self, x: Tensor, state: AdLIFState | None = None) -> ScanResult:
         """One direction: spikes ``(B, T, H)`` before dropout and the final state, from
         ``state`` (default zeros); each step's current depends on that step's input only, bit
-        for bit, in inference (:mod:`sparse.neurons.framewise`)."""
-        current = apply_norm(self.norm, framewise.linear(x, self.W.weight, self.W.bias))
+        for bit, without a gradient (:func:`sparse.neurons.engine.feedforward`)."""
+        current = apply_norm(self.norm, engine.feedforward(x, self.W.weight, self.W.bias,
+                                                           backend=self.backend))
         return engine.adlif(current, self.neuron_parameters(), self.recurrent_matrix(), state,
                             variant="sparch", surrogate=SURROGATE, backend=self.backend)
 

@@ -22,11 +22,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from . import framewise
 from . import functional as F
 from .state import AdLIFParameters, AdLIFState, ScanResult
 
 __all__ = ["Backend", "BACKENDS", "AUTO_ORDER", "register_backend", "registered_backend",
-           "resolve_backend", "check_backend", "adlif", "leaky_integrator"]
+           "resolve_backend", "check_backend", "adlif", "leaky_integrator", "feedforward",
+           "dense_feedforward"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,12 +47,16 @@ class Backend:
         ``available(device) -> bool``: whether it can run on that device here.
     leaky_integrator : callable, optional
         Same signature as :func:`sparse.neurons.functional.leaky_integrator_scan`.
+    feedforward : callable, optional
+        Same signature and result as :func:`dense_feedforward` (the default): the
+        feed-forward product of a layer whose input is spikes.
     """
 
     name: str
     adlif: Callable[..., ScanResult]
     available: Callable[[torch.device], bool]
     leaky_integrator: Callable[..., Tensor] | None = None
+    feedforward: Callable[..., Tensor] | None = None
 
 
 BACKENDS: dict[str, Backend] = {}
@@ -157,3 +163,28 @@ def leaky_integrator(
     impl = resolve_backend(backend, x.device)
     fn = impl.leaky_integrator or F.leaky_integrator_scan
     return fn(x, alpha, u0)
+
+
+def dense_feedforward(x: Tensor, weight: Tensor, bias: Tensor | None = None,
+                      dropout: float = 0.0, training: bool = False) -> Tensor:
+    """``linear(dropout(x), weight, bias)``: the reference feed-forward product.
+
+    ``x`` ``(..., I)``, ``weight`` ``(O, I)``, ``bias`` ``(O,)``; ``dropout`` is the
+    probability of :class:`torch.nn.Dropout`, applied when ``training`` (same random draws).
+    Without a gradient on CPU each row is summed on its own
+    (:func:`sparse.neurons.framewise.linear`): a stream fed in chunks sums as the whole.
+    """
+    x = torch.nn.functional.dropout(x, dropout, training)
+    return framewise.linear(x, weight, bias)
+
+
+def feedforward(
+    x: Tensor, weight: Tensor, bias: Tensor | None = None, *, dropout: float = 0.0,
+    training: bool = False, backend: str = "reference",
+) -> Tensor:
+    """Input current ``dropout(x) @ weight.T + bias`` ``(..., O)`` of a layer fed with spikes
+    ``x`` ``(..., I)``, by the chosen back-end (the ``cpu`` back-end skips the zeros of ``x``,
+    the others take the dense product :func:`dense_feedforward`)."""
+    impl = resolve_backend(backend, x.device)
+    fn = impl.feedforward or dense_feedforward
+    return fn(x, weight, bias, dropout, training)

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from .._checks import check_portion, check_range, check_rank3
-from . import engine, framewise
+from . import engine
 from .defaults import BACKEND, POPULATION, READOUT_ALPHA_LIM, adlif_config
 from .state import AdLIFConfig, AdLIFParameters, AdLIFState, NeuronConstants, ScanResult
 
@@ -339,8 +339,9 @@ class ReadoutLayer(nn.Module):
         step's potentials continue a stream.
         """
         check_rank3(x, type(self).__name__)
-        x = self.dropout(x)
-        current = apply_norm(self.norm, framewise.linear(x, self.W.weight, self.W.bias))
+        current = engine.feedforward(x, self.W.weight, self.W.bias, dropout=self.dropout.p,
+                                     training=self.dropout.training, backend=self.backend)
+        current = apply_norm(self.norm, current)
         alpha = self.alpha.clamp(*self.alpha_lim)
         return engine.leaky_integrator(current, alpha, u0, backend=self.backend)
 

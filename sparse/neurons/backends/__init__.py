@@ -3,7 +3,9 @@
 * ``"cpu"``: hand-written BPTT (entry point :mod:`.cpu`); on CPU tensors its loops are
   compiled with Numba (:mod:`.cpu_compiled`, :mod:`.cpu_kernels`), elsewhere an
   allocation-free eager loop runs (:mod:`.cpu_eager`); runs anywhere, preferred by
-  ``"auto"`` off CUDA. The non-spiking readout scan is :mod:`.leaky`.
+  ``"auto"`` off CUDA. The non-spiking readout scan is :mod:`.leaky`. Its feed-forward
+  products of spikes (``engine.feedforward``) are event-driven (:mod:`.spike_linear`
+  around the Numba loops of :mod:`.spike_kernels`).
 * ``"triton"``: fused scan kernels (:mod:`.triton_ops`); CUDA only, preferred by
   ``"auto"`` on CUDA. Triton is imported on the first call only, so the package
   imports and runs without it, and the ``"reference"``/``"cpu"`` paths never touch it.
@@ -23,7 +25,7 @@ from torch import Tensor
 
 from ..engine import Backend, register_backend
 from ..state import ScanResult
-from . import cpu, leaky
+from . import cpu, leaky, spike_linear
 
 __all__ = ["triton_available"]
 
@@ -48,6 +50,7 @@ def _triton_leaky(*args, **kwargs) -> Tensor:
 
 
 register_backend(
-    Backend("cpu", cpu.adlif_scan_cpu, cpu.available, leaky.leaky_integrator_scan_cpu), prefer=True
+    Backend("cpu", cpu.adlif_scan_cpu, cpu.available, leaky.leaky_integrator_scan_cpu,
+            spike_linear.feedforward_cpu), prefer=True
 )
 register_backend(Backend("triton", _triton_adlif, triton_available, _triton_leaky), prefer=True)

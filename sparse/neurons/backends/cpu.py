@@ -34,7 +34,7 @@ from .gradients import finish_grads, prev_spikes, with_final
 # finish_grads, loop_threads, prev_spikes and with_final lived here before the split into
 # .common/.gradients and stay importable from this module.
 __all__ = ["USE_COMPILED", "adlif_scan_cpu", "available", "compiled_kernels", "finish_grads",
-           "loop_threads", "prev_spikes", "with_final"]
+           "loop_threads", "prev_spikes", "spike_support", "with_final"]
 
 #: Use the compiled loops of :mod:`.cpu_kernels` for CPU tensors when Numba is installed.
 #: ``False`` forces the eager loop (which also serves CUDA tensors when Triton is absent).
@@ -105,6 +105,29 @@ class _AdLIFScan(torch.autograd.Function):
         else:
             grads = cpu_eager.backward(*args)
         return (*grads, None, None, None, None, None)
+
+
+#: Position of the membrane trace ``U`` among the tensors :class:`_AdLIFScan` saves.
+_SAVED_U = 6
+
+
+def spike_support(spikes: Tensor) -> tuple[Tensor, float | Tensor, str] | None:
+    """``(U, threshold, surrogate)`` of the scan whose spike output is ``spikes``, else None.
+
+    ``U`` ``(B, T, N)`` is the membrane trace that scan saved for its backward pass, which
+    multiplies the incoming gradient of the spikes by ``surrogate'(U - threshold)``: a
+    consumer of the spikes may leave its input gradient out wherever that factor is zero
+    (:mod:`.spike_linear`). ``None`` unless ``spikes`` is output 0 of this back-end's
+    autograd node and its saved tensors are still there.
+    """
+    node = spikes.grad_fn
+    if type(node) is not _AdLIFScan._backward_cls or spikes.output_nr != 0:
+        return None
+    try:
+        saved = node.saved_tensors
+    except RuntimeError:  # freed by an earlier backward pass
+        return None
+    return saved[_SAVED_U], node.threshold, node.surrogate
 
 
 def adlif_scan_cpu(

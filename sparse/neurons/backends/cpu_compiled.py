@@ -243,5 +243,7 @@ def backward(
             _scalar(threshold, U.dtype), SURROGATE_IDS[surrogate], sparse, W is not None,
             recurrent is not None, gs is not None, gu is not None, gw is not None, chunks,
             _np(LU), _np(D), _np(acc), _np(l1w))
+    from .spike_linear import spike_gram  # (imports this module)
+
     return finish_grads(variant, needs, alpha, beta, a, b, recurrent, acc, LU, D, s0, s_bool,
-                        LU[:, 0], l1w, W is not None)
+                        LU[:, 0], l1w, W is not None, spike_gram)

@@ -27,6 +27,8 @@ previous spikes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
@@ -62,10 +64,15 @@ def prev_spikes(s0: Tensor, s_bool: Tensor) -> Tensor:
     return out.view(-1, n)
 
 
+def _dense_gram(a: Tensor, s: Tensor) -> Tensor:
+    return a.T @ s
+
+
 def finish_grads(
     variant: str, needs: tuple[bool, ...], alpha: Tensor, beta: Tensor, a: Tensor, b: Tensor,
     recurrent: Tensor | None, acc: Tensor, LU: Tensor, D: Tensor, s0: Tensor, s_bool: Tensor,
     l1: Tensor, l1w: Tensor, adaptive: bool,
+    gram: Callable[[Tensor, Tensor], Tensor] = _dense_gram,
 ) -> tuple[Tensor | None, ...]:
     """Gradients from the adjoints (shared by the ``cpu`` and ``triton`` back-ends).
 
@@ -81,6 +88,10 @@ def finish_grads(
         Initial spikes ``(B, N)`` and the spikes ``(B, T, N)`` (any dtype, e.g. ``uint8``).
     l1, l1w : Tensor
         ``(B, N)`` adjoints of ``u_1`` and ``w_1``.
+    gram : callable
+        ``gram(a, s) = a.T @ s`` for ``(B*T, N)`` matrices, ``s`` the previous spikes: the
+        products with the recurrent matrix's input (the ``cpu`` back-end passes its
+        event-driven :func:`.spike_linear.spike_gram`).
 
     Returns
     -------
@@ -105,7 +116,7 @@ def finish_grads(
         if not sparse:
             g = g - sums["lu_x"]
             if recurrent is not None:  # sum_tb lu * (s_prev V^T) = rowsum(V * LU^T S_prev)
-                g = g - (recurrent * (LU.reshape(-1, n).T @ s_prev)).sum(1)
+                g = g - (recurrent * gram(LU.reshape(-1, n), s_prev)).sum(1)
         g_alpha = shaped(g, alpha)
     if sparse:
         if needs[2]:
@@ -117,7 +128,7 @@ def finish_grads(
         g_a = shaped(sums["lw_u"], a) if needs[3] else None
         g_b = shaped(sums["lw_sp"], b) if needs[4] else None
     if recurrent is not None and needs[5]:
-        g_v = D.reshape(-1, n).T @ s_prev
+        g_v = gram(D.reshape(-1, n), s_prev)
     g_u0 = g_w0 = g_s0 = None
     if needs[6]:
         g_u0 = alpha * l1 if sparse or not adaptive else alpha * l1 + a * l1w
