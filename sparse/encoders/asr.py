@@ -121,7 +121,7 @@ class ASREncoder(SpikingFrontEnd):
 
     def initial_state(self, batch: int) -> ASRState:
         """Nerve and cortex before the first frame; no spike waiting for its CTC frame."""
-        front = super().initial_state(batch)
+        front = self.front_state(batch)
         size = self.cortex.layer_sizes[-1]
         return ASRState(front, self.phoneme[0].weight.new_zeros(batch, 0, size))
 

@@ -332,9 +332,13 @@ class SpikingFrontEnd(nn.Module):
             for conv, norm in zip(self.nerve.convs, self.nerve.norms, strict=True))
         return Network(tuple(pops), tuple(projs), (DenseStage("conv", float(conv_macs)),))
 
-    def initial_state(self, batch: int) -> FrontEndState:
+    def front_state(self, batch: int) -> FrontEndState:
         """Nerve (zero padding frames, zero neurons) and cortex state before the first frame."""
         return FrontEndState(self.nerve.initial_state(batch), self.cortex.initial_state(batch))
+
+    def initial_state(self, batch: int) -> FrontEndState:
+        """The state before the first frame (the encoders add their output stage's)."""
+        return self.front_state(batch)
 
     def check_features(self, feats: Tensor) -> None:
         """Raise unless ``feats`` is a float ``(batch, time, num_mel_bins)`` tensor without NaN."""
@@ -348,7 +352,7 @@ class SpikingFrontEnd(nn.Module):
         state to continue from (``state`` ``None``: the initial one)."""
         self.check_features(feats)
         if state is None:
-            state = self.initial_state(feats.shape[0])
+            state = self.front_state(feats.shape[0])
         nerve, nerve_state = self.nerve.stream(feats, state.nerve, end)
         cortex = self.cortex.stream(nerve, state.cortex)
         return [nerve, *cortex.spikes], FrontEndState(nerve_state, cortex.state)

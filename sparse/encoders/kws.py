@@ -102,7 +102,7 @@ class KWSEncoder(SpikingFrontEnd):
 
     def initial_state(self, batch: int) -> KWSState:
         """Front end before the first frame, readout potentials at zero."""
-        return KWSState(super().initial_state(batch), self.readout.initial_state(batch))
+        return KWSState(self.front_state(batch), self.readout.initial_state(batch))
 
     def stream(self, feats: Tensor, state: KWSState | None = None, *, end: bool = True
                ) -> Streamed:

@@ -85,6 +85,18 @@ def _uniform_or_normal_(t: Tensor, lo: float, hi: float, normal: bool) -> None:
             t.uniform_(lo, hi)
 
 
+def _config_field(name: str, doc: str) -> property:
+    """A field of the module's :class:`AdLIFConfig` ``neuron``, readable and settable."""
+
+    def get(self) -> Any:
+        return getattr(self.neuron, name)
+
+    def put(self, value: Any) -> None:
+        self.neuron = adlif_config(self.neuron, keys={name: value}, owner=type(self).__name__)
+
+    return property(get, put, doc=doc)
+
+
 class AdLIFNeurons(nn.Module):
     """Population of SPARSE adaptive LIF neurons, a share of them plain LIF.
 
@@ -177,23 +189,16 @@ class AdLIFNeurons(nn.Module):
             self.register_buffer("rnn_mask", None)
         self.project_parameters_()
 
-    # the fields of the configuration, read as attributes
-    tauu_lim = property(lambda self: self.neuron.tauu_lim, doc="Membrane time constants, ms.")
-    tauw_lim = property(lambda self: self.neuron.tauw_lim, doc="Adaptation time constants, ms.")
-    a_lim = property(lambda self: self.neuron.a_lim, doc="Range of ``a``.")
-    b_lim = property(lambda self: self.neuron.b_lim, doc="Range of ``b``.")
-    threshold = property(lambda self: self.neuron.threshold, doc="Firing threshold.")
-    dt = property(lambda self: self.neuron.dt, doc="Step size, ms.")
-    surrogate = property(lambda self: self.neuron.surrogate, doc="Surrogate gradient name.")
-
-    @property
-    def backend(self) -> str:
-        """Engine back-end; settable (e.g. by :func:`sparse.neurons.network.set_backend`)."""
-        return self.neuron.backend
-
-    @backend.setter
-    def backend(self, name: str) -> None:
-        self.neuron = self.neuron._replace(backend=engine.check_backend(name))
+    # the fields of the configuration, as attributes (set: checked, the configuration replaced)
+    tauu_lim = _config_field("tauu_lim", "Membrane time-constant range, ms.")
+    tauw_lim = _config_field("tauw_lim", "Adaptation time-constant range, ms.")
+    a_lim = _config_field("a_lim", "Range of ``a``.")
+    b_lim = _config_field("b_lim", "Range of ``b``.")
+    threshold = _config_field("threshold", "Firing threshold.")
+    dt = _config_field("dt", "Step size, ms.")
+    surrogate = _config_field("surrogate", "Surrogate gradient name.")
+    backend = _config_field("backend", "Engine back-end (e.g. set by "
+                                       ":func:`sparse.neurons.network.set_backend`).")
 
     def effective_parameters(self) -> NeuronConstants:
         """Constrained ``tau_u, tau_w`` (ms), ``a, b`` each ``(N,)``, masked for LIF neurons.
