@@ -35,12 +35,13 @@ inputs:
 """
 OUTPUT_HELP = """\
 output:
-  One result line per audio file on stdout (--json: one JSON object per line, the same keys
-  in every line of a stream), in input order. A file that fails gives one line on stderr
-  instead, '<file>: error: <why>', and the others go on; audio shorter than the model's
-  minimum duration gives '<file>: warning: ...' on stderr and its result. Exit status: 0 when
-  every input gave a result, 1 when any failed, 2 when the model folder or an option is
-  wrong (nothing is read then).
+  One result line per audio file on stdout, in input order (efficiency: the table summed over
+  every file, after one line per file with --per-file); --json: one JSON object per line, with
+  the same keys in every line of a stream. A file that fails gives one line on stderr instead,
+  '<file>: error: <why>', and the others go on; audio shorter than the model's minimum
+  duration gives '<file>: warning: ...' on stderr, and its result. Exit status: 0 when every
+  input gave a result, 1 when any failed, 2 when the model folder or an option is wrong
+  (nothing is read then).
 """
 
 
@@ -153,6 +154,10 @@ def _check_command(model, command: str) -> None:
         raise InferenceError(f"{type(model).__name__} models classify; use 'classify'")
     if command == "classify" and not hasattr(model, "label_file"):
         raise InferenceError(f"{type(model).__name__} models transcribe; use 'transcribe'")
+    if getattr(model.hparams, "features", "") == "spikes":
+        raise InferenceError(f"this model takes spike trains ({model.hparams.nb_inputs} "
+                             "channels), not audio files; use it from Python "
+                             "(classify_features, spikes_features)")
     if command == "efficiency":
         model.network()  # a non-spiking model fails here, once
 

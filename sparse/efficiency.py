@@ -2,10 +2,11 @@ r"""Synaptic operations and energy of a spiking network, per population and per 
 
 Pure functions over spike trains and a model's effective weights:
 
-* :func:`network_of` reads a model into a :class:`Network`: its populations (neurons, how many
-  are LIF / adaptive / non-spiking integrators), its projections (for every source neuron,
-  the number of effective synapses leaving it: masks applied, zero weights not counted) and
-  its dense, non-spiking stages (the nerve's convolution, the phoneme head, ...).
+* :func:`network_of` asks a model for its :class:`Network` (the spiking-network protocol of
+  :mod:`sparse.neurons.network`): its populations (neurons, how many are LIF / adaptive /
+  non-spiking integrators), its projections (for every source neuron, the number of effective
+  synapses leaving it: masks applied, zero weights not counted) and its dense, non-spiking
+  stages (the nerve's convolution, the phoneme head, ...).
 * :func:`count_operations` counts, over the valid steps of a batch, what the network did:
   spikes, synaptic operations (each spike times its effective fan-out), neuron updates, and
   what the same layers would cost as a dense ANN.
@@ -51,6 +52,15 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 from torch import Tensor, nn
 
+from .neurons.network import (
+    DenseStage,
+    Network,
+    Population,
+    Projection,
+    SpikingNetwork,
+    unwrap,
+)
+
 __all__ = ["EnergyModel", "Population", "Projection", "DenseStage", "Network", "Row",
            "Efficiency", "network_of", "count_operations", "UPDATE_COST"]
 
@@ -76,53 +86,6 @@ class EnergyModel:
     def __post_init__(self) -> None:
         if self.ac_pj < 0 or self.mac_pj < 0:
             raise ValueError(f"energies must be >= 0 pJ, got {self.ac_pj}, {self.mac_pj}")
-
-
-@dataclass(frozen=True)
-class Population:
-    """A group of neurons updated every step: ``lif + adlif + integrator`` neurons."""
-
-    name: str
-    lif: int = 0
-    adlif: int = 0
-    integrator: int = 0
-
-    @property
-    def size(self) -> int:
-        """Number of neurons."""
-        return self.lif + self.adlif + self.integrator
-
-
-@dataclass(frozen=True)
-class Projection:
-    """Synapses from ``source`` (a population, or ``"input"``) to ``target``.
-
-    ``fan_out`` ``(N_source,)``: effective synapses leaving each source neuron (non-zero
-    masked weights, times the number of times the projection is applied per step);
-    ``dense_synapses``: the same connection as a full matrix (times the same number).
-    """
-
-    source: str
-    target: str
-    fan_out: Tensor
-    dense_synapses: int
-
-
-@dataclass(frozen=True)
-class DenseStage:
-    """A non-spiking layer costing ``macs_per_step`` MACs per simulation step (on average)."""
-
-    name: str
-    macs_per_step: float
-
-
-@dataclass(frozen=True)
-class Network:
-    """Populations, projections and dense stages of a model (see :func:`network_of`)."""
-
-    populations: tuple[Population, ...]
-    projections: tuple[Projection, ...]
-    dense: tuple[DenseStage, ...] = ()
 
 
 @dataclass
@@ -229,122 +192,35 @@ class Efficiency:
 _SUMMED = ("spikes", "synaptic_ops", "snn_acs", "snn_macs", "ann_macs")
 
 
-def _fan_out(weight: Tensor, copies: int = 1) -> tuple[Tensor, int]:
-    """Non-zero entries per column of ``weight`` ``(out, in)`` and the dense size, ``* copies``."""
-    w = weight.detach()
-    return (w != 0).sum(dim=0).to(torch.float64) * copies, int(w.numel()) * copies
-
-
-def _projection(source: str, target: str, weight: Tensor, copies: int = 1) -> Projection:
-    return Projection(source, target, *_fan_out(weight, copies))
-
-
-def _adlif_population(name: str, neurons: nn.Module) -> Population:
-    """Population of an :class:`~sparse.neurons.modules.AdLIFNeurons` (LIF where ``a = b = 0``)."""
-    n_adaptive = int(neurons.sfa_mask.sum())
-    return Population(name, lif=neurons.num_neurons - n_adaptive, adlif=n_adaptive)
-
-
-def _sparse_network(model: nn.Module, classifier: nn.Module | None) -> Network:
-    """SPARSE encoders: nerve fibres, cortex layers, then pooling + head or the readout."""
-    from .encoders.asr import ASREncoder
-
-    populations = model.populations()
-    names = list(populations)
-    pops = [_adlif_population(n, m) for n, m in populations.items()]
-    projs = []
-    for i, (name, module) in enumerate(populations.items()):
-        recurrent = module.recurrent_weights()
-        if recurrent is not None:
-            projs.append(_projection(name, name, recurrent))
-        if i + 1 < len(names):
-            ff = model.cortex.layers[i].feedforward_weights()
-            projs.append(_projection(name, names[i + 1], ff))
-    conv_macs = sum(
-        norm.normalized_shape[0] * conv.out_channels * conv.in_channels
-        * conv.kernel_size[0] * conv.kernel_size[1]
-        for conv, norm in zip(model.nerve.convs, model.nerve.norms, strict=True))
-    dense = [DenseStage("conv", float(conv_macs))]
-    last = names[-1]
-    if isinstance(model, ASREncoder):  # spikes summed per CTC frame, then a dense head
-        size = model.cortex.layer_sizes[-1]
-        projs.append(Projection(last, "pool", torch.ones(size, dtype=torch.float64), size))
-        linears = [m for m in model.phoneme if isinstance(m, nn.Linear)]
-        dense.append(DenseStage("head", sum(m.weight.numel() for m in linears) / model.pool_size))
-        if classifier is not None:
-            weight = [p for p in classifier.parameters() if p.dim() == 2][0]
-            dense.append(DenseStage("classifier", weight.numel() / model.pool_size))
-    else:  # KWS: the last layer's spikes drive the non-spiking readout
-        projs.append(_projection(last, "readout", model.readout.W.weight))
-        pops.append(Population("readout", integrator=model.readout.W.out_features))
-    return Network(tuple(pops), tuple(projs), tuple(dense))
-
-
-def _multilayer_network(model: nn.Module) -> Network:
-    """:class:`~sparse.MultilayeredSpiking` alone: the input drives ``layer1``."""
-    pops, projs, source = [], [], "input"
-    for i, layer in enumerate(model.layers):
-        name = f"layer{i + 1}"
-        projs.append(_projection(source, name, layer.feedforward_weights()))
-        pops.append(_adlif_population(name, layer.neurons))
-        if layer.neurons.recurrent_weights() is not None:
-            projs.append(_projection(name, name, layer.neurons.recurrent_weights()))
-        source = name
-    return Network(tuple(pops), tuple(projs))
-
-
-def _sparch_network(model: nn.Module) -> Network:
-    """SpArch ``SNN``: the input drives layer 1; a bidirectional layer runs its weights twice."""
-    from .neurons.modules import ReadoutLayer
-
-    pops, projs, source = [], [], "input"
-    for i, layer in enumerate(model.snn):
-        if isinstance(layer, ReadoutLayer):
-            projs.append(_projection(source, "readout", layer.W.weight))
-            pops.append(Population("readout", integrator=layer.W.out_features))
-            break
-        name, copies = f"layer{i + 1}", 2 if layer.bidirectional else 1
-        projs.append(_projection(source, name, layer.W.weight, copies))
-        size = layer.output_size
-        pops.append(Population(name, lif=0 if layer.adaptive else size,
-                               adlif=size if layer.adaptive else 0))
-        recurrent = layer.recurrent_matrix()
-        if recurrent is not None:  # (out, in) like nn.Linear; one block per direction
-            projs.append(_projection(name, name, torch.block_diag(*[recurrent] * copies)))
-        source = name
-    return Network(tuple(pops), tuple(projs))
-
-
 def network_of(model: nn.Module, classifier: nn.Module | None = None) -> Network:
-    """The :class:`Network` of a SPARSE encoder, a ``MultilayeredSpiking`` or a SpArch ``SNN``.
+    """The :class:`Network` of a spiking model: what its ``network()`` says.
 
     Parameters
     ----------
     model : nn.Module
-        :class:`~sparse.ASREncoder`, :class:`~sparse.KWSEncoder`,
-        :class:`~sparse.MultilayeredSpiking` or :class:`~sparse.SNN`.
+        A :class:`~sparse.neurons.network.SpikingNetwork` (:class:`~sparse.ASREncoder`,
+        :class:`~sparse.KWSEncoder`, :class:`~sparse.MultilayeredSpiking`, a SpArch
+        :class:`~sparse.SNN`), or a ``DistributedDataParallel`` wrapper of one.
     classifier : nn.Module, optional
-        The ASR recipe's vocabulary projection (a linear layer on the encoder output),
-        counted as a dense stage at the CTC frame rate.
+        A recipe's projection on the model's output (e.g. the ASR vocabulary layer), counted
+        as a dense stage at the output rate (every ``network.output_steps`` steps).
 
     Raises
     ------
     TypeError
         For a model without spiking neurons (e.g. a SpArch ``ANN``).
     """
-    from .encoders.frontend import SpikingFrontEnd
-    from .encoders.multilayer import MultilayeredSpiking
-    from .models.sparch import SNN
-
-    model = getattr(model, "module", model)
-    if isinstance(model, SpikingFrontEnd):
-        return _sparse_network(model, classifier)
-    if isinstance(model, MultilayeredSpiking):
-        return _multilayer_network(model)
-    if isinstance(model, SNN):
-        return _sparch_network(model)
-    raise TypeError(f"no synaptic-operation model for {type(model).__name__}: it has no spiking "
-                    "neurons (efficiency compares spiking networks with their ANN equivalent)")
+    model = unwrap(model)
+    if not isinstance(model, SpikingNetwork):
+        raise TypeError(f"no synaptic-operation model for {type(model).__name__}: it has no "
+                        "spiking neurons (efficiency compares spiking networks with their ANN "
+                        "equivalent)")
+    network = model.network()
+    if classifier is None:
+        return network
+    weight = [p for p in classifier.parameters() if p.dim() == 2][0]
+    stage = DenseStage("classifier", weight.numel() / network.output_steps)
+    return replace(network, dense=(*network.dense, stage))
 
 
 def _valid_counts(x: Tensor, lengths: Tensor | None) -> tuple[Tensor, int]:

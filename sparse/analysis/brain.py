@@ -2,19 +2,21 @@
 
 Used by every recipe's ``run_analysis.py`` (TIMIT, Speech Commands) through
 :func:`run_analysis`. The Brain needs the training YAML's ``compute_features``, ``normalize``
-(module), ``hop_length`` (ms per frame) and ``model`` (an encoder with ``populations()`` and
-``spike_lag``, read by :func:`~sparse.analysis.recording.populations_of`); it runs each chosen
+(module), ``hop_length`` (ms per frame) and ``model`` (a spiking encoder, which states its
+populations, ``dt`` and ``spike_lag``: :func:`~sparse.analysis.recording.populations_of`); it
+runs each chosen
 utterance and, as its paired control, a noise input of the same length
 (:data:`~sparse.analysis.recording.NOISE_CONTROLS`): by default Gaussian noise with the
 utterance's magnitude spectrum (its Fourier phases randomised), so that speech and control
-differ only in their temporal structure. SPARSE's control (SPEC §4.1) was unit noise in
-feature space.
+differ only in their temporal structure. SPARSE's control (its run_analysis.py) was unit noise
+in feature space.
 
 What is kept per utterance is small (population signals and firing rates, see
 :func:`~sparse.analysis.recording.record_utterance`); full spike trains, features and
 waveform are kept only for the example utterance used by the figures. Spikes are aligned to
 feature frames: SPARSE's convolution padding delays them by the nerve's ``lag`` (4 steps per
-7-frame conv stage, SPEC §6 item 6); those leading steps are dropped.
+7-frame conv stage, as upstream pads ``k_t`` frames on each side); those leading steps are
+dropped.
 
 Everything after the recording (tests, figures, report) is :mod:`.pipeline`, which does not
 import SpeechBrain.
@@ -60,7 +62,7 @@ class AnalysisBrain(sb.Brain):
     def on_evaluate_start(self, max_key=None, min_key=None):
         """Load the best checkpoint, then set up the recording."""
         super().on_evaluate_start(max_key=max_key, min_key=min_key)
-        self.populations = populations_of(self._encoder(), float(self.hparams.hop_length))
+        self.populations = populations_of(self._encoder())
         self.recording = Recording.of(self.populations)
         self.generator = torch.Generator().manual_seed(int(self.noise_seed))
 

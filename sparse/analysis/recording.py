@@ -9,8 +9,9 @@ population signals and firing rates (Hz) in a :class:`Recording`, which :mod:`.r
 :mod:`.figures` and :mod:`.pipeline` read.
 
 Nothing here imports SpeechBrain: any model that yields named spike trains can be analysed.
-:func:`populations_of` describes a model that lists its populations (``populations()``, e.g.
-the SPARSE encoders); :mod:`.brain` runs the SPARSE recipes' encoders with SpeechBrain.
+:func:`populations_of` describes any spiking model of the package (the spiking-network
+protocol of :mod:`sparse.neurons.network`: populations with their LIF/AdLIF split, ``dt``,
+``spike_lag``); :mod:`.brain` runs the SPARSE recipes' encoders with SpeechBrain.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..neurons.network import unwrap
 from .signals import decimate, zscore
 
 __all__ = ["CONDITIONS", "NOISE_CONTROLS", "Example", "Populations", "Recording",
@@ -93,23 +95,23 @@ class Populations:
         return ["waveform", *self.groups, "all"]
 
 
-def populations_of(model, dt_ms: float) -> Populations:
-    """:class:`Populations` of a model with ``populations()`` (name -> neuron module).
+def populations_of(model) -> Populations:
+    """:class:`Populations` of a spiking model, as the model states them.
 
-    Each neuron module has ``sfa_mask`` (which neurons adapt); the model's ``spike_lag`` (0
-    when it has none) is the lag. The SPARSE encoders have both.
+    Its spiking populations (``network().populations``, with the neurons that adapt), its
+    ``dt`` (ms per step, the one source of the time step) and its ``spike_lag``.
 
     Parameters
     ----------
     model : nn.Module
-        E.g. :class:`~sparse.ASREncoder`, :class:`~sparse.KWSEncoder` (or a DDP wrapper).
-    dt_ms : float
-        Duration of one input frame (= one spike step) in ms.
+        A :class:`~sparse.neurons.network.SpikingNetwork`: :class:`~sparse.ASREncoder`,
+        :class:`~sparse.KWSEncoder`, :class:`~sparse.MultilayeredSpiking`, a SpArch
+        :class:`~sparse.SNN` (or a DDP wrapper of one).
     """
-    model = getattr(model, "module", model)
-    adaptive = {name: module.sfa_mask.detach().cpu().numpy().astype(bool)
-                for name, module in model.populations().items()}
-    return Populations.from_masks(adaptive, dt_ms, int(getattr(model, "spike_lag", 0)))
+    model = unwrap(model)
+    adaptive = {p.name: p.adaptive_mask().numpy() for p in model.network().populations
+                if p.spiking}
+    return Populations.from_masks(adaptive, float(model.dt), int(model.spike_lag))
 
 
 @dataclass

@@ -2,8 +2,9 @@
 
 Every function is pure and works on the last axis (time), with any leading batch axes.
 Filters are designed for the actual sampling rate and band (SPARSE used 100 FIR taps for
-every rate and band, which made its bands far wider than named: SPEC §6 item 17), applied
-zero-phase with a padding that adapts to short signals (SPEC §6 item 18).
+every rate and band, which at 16 kHz made every band a low-pass of about 0-105 Hz), applied
+zero-phase with a padding that adapts to short signals (SPARSE's fixed padding of 300
+samples failed on signals of 300 samples or fewer).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ __all__ = [
     "zero_phase_gain", "zscore"
 ]
 
-#: Frequency bands of SPARSE's analysis (Hz), SPEC §4.3 item 5.
+#: Frequency bands of SPARSE's analysis (Hz), as in Bittar & Garner (2024).
 BANDS: dict[str, tuple[float, float]] = {
     "delta": (0.5, 4.0),
     "theta": (4.0, 8.0),
@@ -30,7 +31,7 @@ BANDS: dict[str, tuple[float, float]] = {
     "low_gamma": (30.0, 80.0),
     "high_gamma": (80.0, 150.0),
 }
-#: Bands whose phase is tested, and bands whose amplitude is tested (SPEC §4.5).
+#: Bands whose phase is tested, and bands whose amplitude is tested (SPARSE's PAC test).
 PHASE_BANDS = ("delta", "theta", "alpha", "beta")
 AMPLITUDE_BANDS = ("low_gamma", "high_gamma")
 
@@ -72,7 +73,7 @@ def zscore(x: np.ndarray) -> PopulationSignal:
 
 
 def population_signal(spikes: np.ndarray) -> PopulationSignal:
-    """Mean spike count over neurons per step, then z-scored (SPEC §4.4), NaN-free.
+    """Mean spike count over neurons per step, then z-scored (as SPARSE's analysis), NaN-free.
 
     Parameters
     ----------

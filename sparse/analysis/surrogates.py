@@ -4,7 +4,8 @@ A surrogate keeps the phase series and circularly shifts the amplitude series by
 ``A_k[t] = A[(t − k) mod T]`` (= ``np.roll(A, k)``), destroying their alignment while keeping
 both spectra. Block swap is the shift k = cut, and SPARSE's cut-and-reverse equals a shift of
 the reversed series. Shifts closer than ``min_shift`` to 0 (or T) are excluded: they leave the
-amplitude nearly aligned with the phase (SPEC §6 item 15).
+amplitude nearly aligned with the phase (SPARSE's cut-and-reverse surrogate keeps much of
+that alignment when the cut falls near either end).
 
 For every bin k of the 18 phase bins the surrogate bin sums are the circular
 cross-correlation of the bin indicator 1[bin(φ_t) = k] with A, and the MVL components are

@@ -1,9 +1,9 @@
 """PAC significance benchmark: ``python -m sparse.bench pac [--utterances 64 ...]``.
 
-SPARSE's batch test (SPEC §4.5): 64 utterances × 16 population pairs (waveform, nerve and
-three cortex layers: 15 pairs i ≤ j, plus all spiking populations together) × 4 phase bands ×
-2 amplitude bands × 1000 circular-shift surrogates, Tort MI and Canolty MVL, 3 s at 500 Hz,
-for speech-like inputs and for their paired noise inputs, then the speech-vs-noise contrast
+SPARSE's batch test (Bittar & Garner, 2024): 64 utterances × 16 population pairs (waveform,
+nerve and three cortex layers: 15 pairs i ≤ j, plus all spiking populations together) × 4 phase
+bands × 2 amplitude bands × 1000 circular-shift surrogates, Tort MI and Canolty MVL, 3 s at
+500 Hz, for speech-like inputs and for their paired noise inputs, then the speech-vs-noise contrast
 (sign-flip test with 9999 patterns, 2000 bootstrap resamples, BH). The timed part starts
 from the population signals and the 16 kHz waveforms (decimated inside) and ends with every
 p-value (per utterance, group and contrast). Then a few tests are recomputed with a plain

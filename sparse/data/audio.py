@@ -43,7 +43,7 @@ __all__ = ["RESAMPLERS", "AudioError", "audio_extensions", "read_mono", "resampl
 RESAMPLERS = ("polyphase", "sinc")
 
 
-class AudioError(UserError, ValueError):
+class AudioError(UserError):
     """An audio file that cannot be used (missing, unreadable, empty); one-line message."""
 
 

@@ -82,7 +82,7 @@ CSV_FIELDS = ("ID", "duration", "wav", "start", "stop", "label", "speaker")
 OPTS_FILE = "prepare_opts.json"
 
 
-class SpeechCommandsLayoutError(UserError, ValueError):
+class SpeechCommandsLayoutError(UserError):
     """Raised when a folder is not in the Google Speech Commands layout."""
 
 

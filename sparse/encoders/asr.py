@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
-import torch  # noqa: F401  (doctest namespace)
+from typing import NamedTuple
+
+import torch
 from torch import Tensor, nn
 
 from .._checks import check_positive
-from .frontend import SpikingFrontEnd, _activation, check_keywords
+from ..neurons import framewise
+from ..neurons.network import DenseStage, Network, Projection, Streamed
+from .frontend import FrontEndState, SpikingFrontEnd, _activation, check_keywords
 
-__all__ = ["ASREncoder"]
+__all__ = ["ASREncoder", "ASRState"]
+
+
+class ASRState(NamedTuple):
+    """State of an :class:`ASREncoder` between two chunks of a stream.
+
+    Attributes
+    ----------
+    front : FrontEndState
+        Nerve and cortex.
+    pending : Tensor
+        ``(B, r, O)`` the last cortex layer's spikes of the CTC frame in progress (``r < k``).
+    """
+
+    front: FrontEndState
+    pending: Tensor
 
 
 class ASREncoder(SpikingFrontEnd):
@@ -74,7 +93,6 @@ class ASREncoder(SpikingFrontEnd):
             )
         if int(phoneme_num_layers) < 1:
             raise ValueError(f"phoneme_num_layers must be >= 1, got {phoneme_num_layers}")
-        self.pool = nn.AvgPool1d(self.pool_size, self.pool_size)
         activation = kwargs.get("activation", nn.LeakyReLU)
         dropout = kwargs.get("dropout", 0.15)
         sizes = [self.cortex.layer_sizes[-1]] + [int(phoneme_features)] * int(phoneme_num_layers)
@@ -87,6 +105,61 @@ class ASREncoder(SpikingFrontEnd):
     def output_length(self, steps: int) -> int:
         """CTC frames ``floor(T' / k)`` for ``steps`` feature frames."""
         return self.spike_length(steps) // self.pool_size
+
+    # ---- the spiking-network protocol (with the front end's) -------------------------------
+
+    def network(self) -> Network:
+        """Nerve and cortex; the last layer's spikes summed per CTC frame, then the dense head."""
+        front = self.front_network()
+        last = self.population_names[-1]
+        size = self.cortex.layer_sizes[-1]
+        pool = Projection(last, "pool", torch.ones(size, dtype=torch.float64), size)
+        linears = [m for m in self.phoneme if isinstance(m, nn.Linear)]
+        head = DenseStage("head", sum(m.weight.numel() for m in linears) / self.pool_size)
+        return Network(front.populations, (*front.projections, pool), (*front.dense, head),
+                       output_steps=self.pool_size)
+
+    def initial_state(self, batch: int) -> ASRState:
+        """Nerve and cortex before the first frame; no spike waiting for its CTC frame."""
+        front = self.front_state(batch)
+        size = self.cortex.layer_sizes[-1]
+        return ASRState(front, self.phoneme[0].weight.new_zeros(batch, 0, size))
+
+    def stream(self, feats: Tensor, state: ASRState | None = None, *, end: bool = True
+               ) -> Streamed:
+        """The CTC frames that ``feats`` ``(B, T, num_mel_bins)`` completes, from ``state``.
+
+        ``output`` ``(B, n, phoneme_features)``: the frames whose ``k`` spike steps are all in,
+        ``spikes``: every population's spikes of the steps completed; with ``end`` the nerve's
+        right padding is flushed and an incomplete last frame dropped (as offline).
+        """
+        if state is None:
+            state = self.initial_state(feats.shape[0])
+        spikes, front = self.stream_spikes(feats, state.front, end)
+        last = torch.cat([state.pending, spikes[-1]], dim=1)
+        frames = last.shape[1] // self.pool_size
+        whole = frames * self.pool_size
+        out = self.head(self.pool(last[:, :whole]))
+        return Streamed(out, spikes, ASRState(front, last[:, whole:]))
+
+    # ---------------------------------------------------------------------------------------
+
+    def pool(self, spikes: Tensor) -> Tensor:
+        """Average of every ``k`` steps, ``(B, n k, O) -> (B, n, O)``: spike counts (exact in any
+        order) divided by ``k``."""
+        b, steps, size = spikes.shape
+        return spikes.reshape(b, steps // self.pool_size, self.pool_size, size).sum(2) \
+            / self.pool_size
+
+    def head(self, pooled: Tensor) -> Tensor:
+        """The ``Linear -> activation -> Dropout`` blocks, ``(B, n, O) -> (B, n, F)``, each
+        frame independent of the others in inference (:mod:`sparse.neurons.framewise`)."""
+        for module in self.phoneme:
+            if isinstance(module, nn.Linear):
+                pooled = framewise.linear(pooled, module.weight, module.bias)
+            else:
+                pooled = module(pooled)
+        return pooled
 
     def forward(
         self, feats: Tensor, return_spikes: bool | None = None
@@ -102,17 +175,15 @@ class ASREncoder(SpikingFrontEnd):
             If ``feats`` gives fewer spike steps than one pooling window (no output frame),
             or as :meth:`spikes`.
         """
-        spikes = self.spikes(feats)
-        last = spikes[-1]
-        if last.shape[1] < self.pool_size:
-            short = self.pool_size - (last.shape[1] - feats.shape[1])
+        self.check_features(feats)
+        if self.spike_length(feats.shape[1]) < self.pool_size:
+            short = self.pool_size - (self.spike_length(feats.shape[1]) - feats.shape[1])
             raise ValueError(
                 f"ASREncoder input of {feats.shape[1]} frames is shorter than one output frame: "
                 f"the pooling window is {self.pool_size} spike steps (dt = {self.dt:g} ms, "
                 f"{1000.0 / self.dt / self.pool_size:g} Hz), which needs at least {short} frames"
             )
-        pooled = self.pool(last.transpose(1, 2)).transpose(1, 2)
-        out = self.phoneme(pooled)
+        out, spikes, _ = self.stream(feats)
         if self.return_spikes if return_spikes is None else return_spikes:
             return out, spikes
         return out

@@ -4,21 +4,30 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from ..neurons.defaults import BACKEND
 from ..neurons.modules import READOUT_ALPHA_LIM, ReadoutLayer
-from .frontend import SpikingFrontEnd, check_keywords
+from ..neurons.network import Network, Population, Streamed, projection
+from .frontend import FrontEndState, SpikingFrontEnd, check_keywords
 
-__all__ = ["KWSEncoder", "READOUT_REDUCTIONS"]
+__all__ = ["KWSEncoder", "KWSState", "READOUT_REDUCTIONS"]
 
 #: How the readout's per-step potentials ``u_t`` become one class distribution per clip:
 #: ``"sum"`` / ``"mean"``: softmax of every step, summed (upstream) or averaged over time;
 #: ``"mean_potential"``: softmax of the time-averaged potentials; ``"max_potential"``:
 #: softmax of each class's largest potential over time.
 READOUT_REDUCTIONS = ("sum", "mean", "mean_potential", "max_potential")
+
+
+class KWSState(NamedTuple):
+    """State of a :class:`KWSEncoder` between two chunks: front end and readout potentials
+    ``(B, C)``."""
+
+    front: FrontEndState
+    readout: Tensor
 
 
 class KWSEncoder(SpikingFrontEnd):
@@ -78,8 +87,48 @@ class KWSEncoder(SpikingFrontEnd):
             self.cortex.layer_sizes[-1], int(readout_features),
             dropout=0.0, normalization="batchnorm", use_bias=True,
             reduction="sum" if readout_reduction == "sum" else "mean",
-            backend=kwargs.get("backend", BACKEND), alpha_lim=alpha_lim,
+            backend=self.nerve.neurons.backend, alpha_lim=alpha_lim,
         )
+
+    # ---- the spiking-network protocol (with the front end's) -------------------------------
+
+    def network(self) -> Network:
+        """Nerve and cortex; the last layer's spikes drive the non-spiking readout."""
+        front = self.front_network()
+        readout = projection(self.population_names[-1], "readout", self.readout.W.weight)
+        integrators = Population("readout", integrator=self.readout.W.out_features)
+        return Network((*front.populations, integrators), (*front.projections, readout),
+                       front.dense)
+
+    def initial_state(self, batch: int) -> KWSState:
+        """Front end before the first frame, readout potentials at zero."""
+        return KWSState(self.front_state(batch), self.readout.initial_state(batch))
+
+    def stream(self, feats: Tensor, state: KWSState | None = None, *, end: bool = True
+               ) -> Streamed:
+        """Readout potentials ``(B, n, C)`` of the steps ``feats`` ``(B, T, num_mel_bins)``
+        completes, every population's spikes, and the state to continue from.
+
+        :meth:`reduce` turns the potentials of a clip into its class scores (the output of
+        :meth:`forward`).
+        """
+        if state is None:
+            state = self.initial_state(feats.shape[0])
+        spikes, front = self.stream_spikes(feats, state.front, end)
+        if spikes[-1].shape[1] == 0:
+            none = state.readout.new_zeros(state.readout.shape[0], 0, state.readout.shape[1])
+            return Streamed(none, spikes, KWSState(front, state.readout))
+        u = self.readout.potentials(spikes[-1], state.readout)
+        return Streamed(u, spikes, KWSState(front, u[:, -1]))
+
+    def reduce(self, potentials: Tensor) -> Tensor:
+        """Class scores ``(B, 1, C)`` of the readout potentials ``(B, T, C)`` of a clip, by
+        :attr:`readout_reduction` (see :data:`READOUT_REDUCTIONS`)."""
+        if self.readout_reduction in ("sum", "mean"):
+            return self.readout.reduce(potentials)
+        pooled = potentials.mean(1, keepdim=True) if self.readout_reduction == "mean_potential" \
+            else potentials.amax(1, keepdim=True)
+        return torch.softmax(pooled, dim=-1)
 
     @torch.no_grad()
     def project_parameters_(self) -> None:
@@ -95,14 +144,8 @@ class KWSEncoder(SpikingFrontEnd):
         ``return_spikes`` (default: the constructor's) adds every population's spikes,
         ``(out, [nerve (B, T', C*F'), cortex_i (B, T', O_i) ...])``.
         """
-        spikes = self.spikes(feats)
-        if self.readout_reduction in ("sum", "mean"):
-            out = self.readout(spikes[-1])
-        else:
-            u = self.readout.potentials(spikes[-1])  # (B, T', C)
-            pooled = u.mean(1, keepdim=True) if self.readout_reduction == "mean_potential" \
-                else u.amax(1, keepdim=True)
-            out = torch.softmax(pooled, dim=-1)
+        potentials, spikes, _ = self.stream(feats)
+        out = self.reduce(potentials)
         if self.return_spikes if return_spikes is None else return_spikes:
             return out, spikes
         return out

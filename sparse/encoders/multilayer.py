@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from .._checks import as_list, check_input, check_portion, check_positive, check_rank3
+from .._checks import as_list, check_input, check_portion, check_rank3
 from ..neurons import engine
-from ..neurons.defaults import BACKEND, CORTEX, SURROGATE
+from ..neurons.defaults import CORTEX, adlif_config
 from ..neurons.modules import AdLIFNeurons, apply_norm, connection_mask, make_norm
+from ..neurons.network import Network, Streamed, adaptive_population, projection
+from ..neurons.state import AdLIFConfig, AdLIFState, ScanResult
 
 __all__ = ["SpikingFCLayer", "MultilayeredSpiking"]
 
@@ -21,8 +24,9 @@ class SpikingFCLayer(nn.Module):
     ``dropout(x) -> I = (W * ff_mask) x + bias -> norm over (B*T, O) -> AdLIFNeurons``.
     The feed-forward mask (density ``ff_portion``, drawn as in
     :func:`~sparse.neurons.modules.connection_mask`) is a buffer and is only
-    created when ``ff_portion < 1``. Remaining keywords go to
-    :class:`~sparse.neurons.modules.AdLIFNeurons` (the neurons' own dropout is 0).
+    created when ``ff_portion < 1``. The neuron arguments (``neuron`` or one by one, defaults
+    of the ``CORTEX`` family) go to :class:`~sparse.neurons.modules.AdLIFNeurons` (the
+    neurons' own dropout is 0).
     """
 
     def __init__(
@@ -33,22 +37,16 @@ class SpikingFCLayer(nn.Module):
         rnn_portion: float = 0.3,
         ff_portion: float = 0.3,
         use_lateral_rnn: bool = False,
-        use_normal_init: bool = CORTEX.use_normal_init,
         use_bias: bool = True,
         normalization: str = "batchnorm",
         dropout: float = 0.0,
-        tauu_lim: Sequence[float] = CORTEX.tauu_lim,
-        tauw_lim: Sequence[float] = CORTEX.tauw_lim,
-        a_lim: Sequence[float] = CORTEX.a_lim,
-        b_lim: Sequence[float] = CORTEX.b_lim,
-        threshold: float = CORTEX.threshold,
-        dt: float = CORTEX.dt,
-        surrogate: str = SURROGATE,
-        backend: str = BACKEND,
+        neuron: AdLIFConfig | Mapping[str, Any] | None = None,
+        **neuron_args: Any,
     ) -> None:
         super().__init__()
         check_portion("ff_portion", ff_portion)
         check_portion("dropout", dropout)
+        config = adlif_config(CORTEX, neuron, neuron_args, owner=type(self).__name__)
         self.input_size, self.output_size = int(input_size), int(output_size)
         self.dropout = nn.Dropout(dropout)
         self.W = nn.Linear(self.input_size, self.output_size, bias=use_bias)
@@ -59,9 +57,7 @@ class SpikingFCLayer(nn.Module):
         self.norm = make_norm(normalization, self.output_size)
         self.neurons = AdLIFNeurons(
             self.output_size, sfa_portion=sfa_portion, rnn_portion=rnn_portion,
-            use_lateral_rnn=use_lateral_rnn, use_normal_init=use_normal_init, dropout=0.0,
-            tauu_lim=tauu_lim, tauw_lim=tauw_lim, a_lim=a_lim, b_lim=b_lim,
-            threshold=threshold, dt=dt, surrogate=surrogate, backend=backend,
+            use_lateral_rnn=use_lateral_rnn, dropout=0.0, neuron=config,
         )
 
     def feedforward_weights(self) -> Tensor:
@@ -74,7 +70,12 @@ class SpikingFCLayer(nn.Module):
         return self.feedforward_weights(), self.neurons.recurrent_weights()
 
     def currents(self, x: Tensor) -> Tensor:
-        """Normalised input currents ``(B, T, O)``: the time-parallel part of the layer."""
+        """Normalised input currents ``(B, T, O)``: the time-parallel part of the layer.
+
+        Each step's current depends on that step's input only, bit for bit, without a gradient
+        (:func:`sparse.neurons.engine.feedforward`), so that chunks of a stream sum as the whole
+        does.
+        """
         check_rank3(x, type(self).__name__)
         current = engine.feedforward(x, self.feedforward_weights(), self.W.bias,
                                      dropout=self.dropout.p, training=self.dropout.training,
@@ -88,9 +89,16 @@ class SpikingFCLayer(nn.Module):
             self.W.weight.mul_(self.ff_mask)
         self.neurons.project_parameters_()
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Spikes ``(B, T, O)`` for input ``x`` ``(B, T, I)``."""
-        return self.neurons(self.currents(x))
+    def initial_state(self, batch: int) -> AdLIFState:
+        """The neurons' state before the first step (zeros), ``(batch, O)`` each."""
+        return self.neurons.initial_state(batch)
+
+    def forward(
+        self, x: Tensor, state: AdLIFState | None = None, return_state: bool = False
+    ) -> Tensor | ScanResult:
+        """Spikes ``(B, T, O)`` for input ``x`` ``(B, T, I)``, from ``state`` (default zeros);
+        with ``return_state`` the :class:`~sparse.neurons.state.ScanResult` (final state too)."""
+        return self.neurons(self.currents(x), state, return_state)
 
 
 class MultilayeredSpiking(nn.Module):
@@ -98,7 +106,9 @@ class MultilayeredSpiking(nn.Module):
 
     Every per-layer argument (``sfa_portions``, ``rnn_portions``, ``ff_portions``
     and ``use_lateral_rnn``) is a list with one entry per layer
-    (``use_lateral_rnn`` may also be one bool for all).
+    (``use_lateral_rnn`` may also be one bool for all). A
+    :class:`~sparse.neurons.network.SpikingNetwork`: populations ``layer1``, ``layer2``, ...;
+    :meth:`stream` continues from a state.
 
     Parameters
     ----------
@@ -110,8 +120,14 @@ class MultilayeredSpiking(nn.Module):
         Per-layer share of AdLIF neurons, recurrent and feed-forward densities, in ``[0, 1]``.
     return_all_spikes : bool
         Default for :meth:`forward`'s ``return_all``.
+    neuron, **neuron_args
+        The neuron arguments of every layer, as one
+        :class:`~sparse.neurons.state.AdLIFConfig` (or a dict of some of its fields) or one
+        by one (``tauu_lim``, ``tauw_lim``, ``a_lim``, ``b_lim``, ``use_normal_init``,
+        ``threshold``, ``dt`` in ms, ``surrogate``, ``backend``); defaults of the ``CORTEX``
+        family of :mod:`sparse.neurons.defaults`.
     Other arguments
-        As :class:`SpikingFCLayer`; ``dt`` in ms, time-constant ranges in ms.
+        As :class:`SpikingFCLayer`.
 
     Examples
     --------
@@ -133,18 +149,11 @@ class MultilayeredSpiking(nn.Module):
         ff_portions: Sequence[float] = (0.2, 0.3),
         use_lateral_rnn: bool | Sequence[bool] = False,
         dropout: float = 0.0,
-        use_normal_init: bool = CORTEX.use_normal_init,
         use_bias: bool = True,
         normalization: str = "batchnorm",
-        tauu_lim: Sequence[float] = CORTEX.tauu_lim,
-        tauw_lim: Sequence[float] = CORTEX.tauw_lim,
-        a_lim: Sequence[float] = CORTEX.a_lim,
-        b_lim: Sequence[float] = CORTEX.b_lim,
-        threshold: float = CORTEX.threshold,
-        dt: float = CORTEX.dt,
         return_all_spikes: bool = False,
-        surrogate: str = SURROGATE,
-        backend: str = BACKEND,
+        neuron: AdLIFConfig | Mapping[str, Any] | None = None,
+        **neuron_args: Any,
     ) -> None:
         super().__init__()
         sizes = list(layer_sizes)
@@ -155,20 +164,63 @@ class MultilayeredSpiking(nn.Module):
         rnn = as_list("rnn_portions", list(rnn_portions), n)
         ff = as_list("ff_portions", list(ff_portions), n)
         lateral = as_list("use_lateral_rnn", use_lateral_rnn, n)
-        check_positive("dt", dt)
+        config = adlif_config(CORTEX, neuron, neuron_args, owner=type(self).__name__)
+        self.dt = config.dt
         self.return_all_spikes = return_all_spikes
         self.layer_sizes = sizes
         inputs = [int(input_size)] + sizes[:-1]
         self.layers = nn.ModuleList(
             SpikingFCLayer(
                 inputs[i], sizes[i], sfa_portion=sfa[i], rnn_portion=rnn[i], ff_portion=ff[i],
-                use_lateral_rnn=lateral[i], use_normal_init=use_normal_init, use_bias=use_bias,
-                normalization=normalization, dropout=dropout, tauu_lim=tauu_lim,
-                tauw_lim=tauw_lim, a_lim=a_lim, b_lim=b_lim, threshold=threshold, dt=dt,
-                surrogate=surrogate, backend=backend,
+                use_lateral_rnn=lateral[i], use_bias=use_bias, normalization=normalization,
+                dropout=dropout, neuron=config,
             )
             for i in range(n)
         )
+
+    # ---- the spiking-network protocol ------------------------------------------------------
+
+    spike_lag = 0  # no convolution: step t is frame t
+
+    @property
+    def population_names(self) -> list[str]:
+        """``layer1``, ``layer2``, ...: one population per layer."""
+        return [f"layer{i + 1}" for i in range(len(self.layers))]
+
+    def network(self) -> Network:
+        """The input drives ``layer1``, each layer the next; recurrent layers drive themselves."""
+        pops, projs, source = [], [], "input"
+        for name, layer in zip(self.population_names, self.layers, strict=True):
+            projs.append(projection(source, name, layer.feedforward_weights()))
+            pops.append(adaptive_population(name, layer.neurons.sfa_mask))
+            recurrent = layer.neurons.recurrent_weights()
+            if recurrent is not None:
+                projs.append(projection(name, name, recurrent))
+            source = name
+        return Network(tuple(pops), tuple(projs))
+
+    def initial_state(self, batch: int) -> tuple[AdLIFState, ...]:
+        """Every layer's neuron state before the first step (zeros)."""
+        return tuple(layer.initial_state(batch) for layer in self.layers)
+
+    def stream(self, x: Tensor, state: tuple[AdLIFState, ...] | None = None, *,
+               end: bool = True) -> Streamed:
+        """Spikes of the steps of ``x`` ``(B, T, I)`` (a checked input), from ``state``.
+
+        ``output`` is the last layer's spikes, ``spikes`` every layer's, ``state`` the
+        layers' final states; ``end`` changes nothing (each step's output is final at once).
+        """
+        if state is None:
+            state = self.initial_state(x.shape[0])
+        spikes, states = [], []
+        for layer, layer_state in zip(self.layers, state, strict=True):
+            out = layer(x, layer_state, return_state=True)
+            x = out.spikes
+            spikes.append(x)
+            states.append(out.state)
+        return Streamed(x, spikes, tuple(states))
+
+    # ---------------------------------------------------------------------------------------
 
     @torch.no_grad()
     def project_parameters_(self) -> None:
@@ -197,8 +249,4 @@ class MultilayeredSpiking(nn.Module):
 
         For callers that validated ``x`` already (the encoders feed it their nerve's spikes).
         """
-        spikes = []
-        for layer in self.layers:
-            x = layer(x)
-            spikes.append(x)
-        return spikes
+        return self.stream(x).spikes

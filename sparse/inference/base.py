@@ -18,6 +18,7 @@ from torch import Tensor
 
 from ..data.audio import AudioError, load_waveform
 from ..efficiency import Efficiency, EnergyModel, Network, count_operations, network_of
+from ..neurons.network import SpikingNetwork
 from .folder import (
     HPARAMS_FILE,
     KINDS,
@@ -82,7 +83,7 @@ class SpikingModel(Pretrained):
     """
 
     KIND = ""
-    HPARAMS_NEEDED = ["kind", "dt_ms"]
+    HPARAMS_NEEDED = ["kind"]
 
     def __init__(self, modules=None, hparams=None, run_opts=None, freeze_params=True) -> None:
         super().__init__(modules=modules, hparams=hparams, run_opts=run_opts,
@@ -236,9 +237,19 @@ class SpikingModel(Pretrained):
         return self.mods.model(feats, return_spikes=True)
 
     @property
+    def spiking(self) -> bool:
+        """Whether the model is a spiking network (SpArch's ANN baselines are not)."""
+        return isinstance(self.mods.model, SpikingNetwork)
+
+    @property
+    def dt_ms(self) -> float:
+        """The model's time step in ms (one input frame per step): the one source of ``dt``."""
+        return float(self.mods.model.dt)
+
+    @property
     def population_names(self) -> list[str]:
-        """Names of the spiking populations, in network order."""
-        return list(self.mods.model.population_names)
+        """Names of the spiking populations, in network order (none for an ANN)."""
+        return list(self.mods.model.population_names) if self.spiking else []
 
     def _outputs(self, out: Tensor) -> Tensor:
         return out
@@ -254,11 +265,11 @@ class SpikingModel(Pretrained):
         with self.inference_ctx:
             out, spikes = self.run_encoder(feats, lengths)
         if duration_s is None:
-            duration_s = lengths.cpu() * feats.shape[1] * float(self.hparams.dt_ms) / 1000.0
+            duration_s = lengths.cpu() * feats.shape[1] * self.dt_ms / 1000.0
         spikes = dict(zip(self.population_names, spikes, strict=True))
-        return Encoding(feats, self._outputs(out), spikes, float(self.hparams.dt_ms), lengths,
+        return Encoding(feats, self._outputs(out), spikes, self.dt_ms, lengths,
                         torch.as_tensor(duration_s, dtype=torch.float64).cpu(),
-                        int(getattr(self.mods.model, "spike_lag", 0)))
+                        int(self.mods.model.spike_lag) if self.spiking else 0)
 
     def _waveforms(self, wavs: Tensor, wav_lens: Tensor | None,
                    names: list[str] | None = None) -> tuple[Tensor, Tensor, Tensor]:
@@ -330,7 +341,7 @@ class SpikingModel(Pretrained):
         model = self.mods.model
         out = {
             "kind": hp.kind, "interface": type(self).__name__,
-            "encoder": type(model).__name__, "dt_ms": float(hp.dt_ms),
+            "encoder": type(model).__name__, "dt_ms": self.dt_ms,
             "input": getattr(hp, "input_description", ""),
             "populations": {name: int(size) for name, size in zip(
                 self.population_names, self._population_sizes(), strict=True)},
@@ -347,7 +358,9 @@ class SpikingModel(Pretrained):
         return out
 
     def _population_sizes(self) -> list[int]:
-        return [m.num_neurons for m in self.mods.model.populations().values()]
+        if not self.spiking:
+            return []
+        return [p.size for p in self.mods.model.network().populations if p.spiking]
 
     def num_outputs(self) -> int:
         """Number of classes (or CTC labels) the model scores."""

@@ -102,11 +102,15 @@ def inference_yaml(hparams_file: str | Path, hparams: dict, kind: str, meta: dic
 
 
 def _metadata(kind: str, hp: dict) -> dict[str, Any]:
-    """Input and time-step description of a run, by model kind."""
+    """Input and time-step description of a run, by model kind.
+
+    ``dt_ms`` is the model's own step (its ``dt``), written for the README and for readers of
+    the folder; the interfaces take it from the model.
+    """
+    dt_ms = float(getattr(hp["model"], "module", hp["model"]).dt)
     if kind in ("asr", "kws"):
         meta = {"features": "fbank", "sample_rate": int(hp["sample_rate"]),
-                "resampler": "polyphase", "n_mels": int(hp["n_mels"]),
-                "dt_ms": float(hp["hop_length"]),
+                "resampler": "polyphase", "n_mels": int(hp["n_mels"]), "dt_ms": dt_ms,
                 "clip_samples": int(hp["clip_samples"]) if kind == "kws" else None}
         meta["input_description"] = (
             f"{meta['sample_rate']} Hz mono audio -> {meta['n_mels']} log-mel bands, hop = dt")
@@ -119,15 +123,15 @@ def _metadata(kind: str, hp: dict) -> dict[str, Any]:
     if "max_time" in hp and "nb_steps" in hp:  # SHD / SSC: binned spike trains
         return {"features": "spikes", "sample_rate": None, "resampler": "polyphase",
                 "clip_samples": None, "nb_inputs": int(hp["nb_inputs"]),
-                "dt_ms": 1000.0 * float(hp["max_time"]) / int(hp["nb_steps"]),
+                "dt_ms": dt_ms,
                 "input_description": f"{hp['nb_inputs']} spike channels in {hp['nb_steps']} "
                                      f"bins over {hp['max_time']} s"}
     from ..data.hd import SAMPLE_RATE
 
     return {"features": "kaldi_fbank", "sample_rate": SAMPLE_RATE, "resampler": "sinc",
-            "clip_samples": None, "n_mels": int(hp["n_mels"]), "dt_ms": 10.0,
+            "clip_samples": None, "n_mels": int(hp["n_mels"]), "dt_ms": dt_ms,
             "input_description": f"{SAMPLE_RATE} Hz mono audio -> {hp['n_mels']} Kaldi log-mel "
-                                 "bands, 10 ms frames"}
+                                 f"bands, {dt_ms:g} ms frames"}
 
 
 def _recoverable_file(checkpointer, ckpt, obj: Any) -> Path:
@@ -262,10 +266,7 @@ def write_analysis_efficiency(train_hp: dict, kind: str, dataset) -> Path:
 
 
 def _readme(kind: str, meta: dict, info: dict, eff) -> str:
-    cls = KINDS[kind].interface
-    call = {"asr": 'transcribe_file("speech.wav")', "kws": 'label_file("clip.wav")',
-            "sparch": 'label_file("clip.wav")'}[kind]
-    cli = {"asr": "transcribe", "kws": "classify", "sparch": "classify"}[kind]
+    cls, call, cli = KINDS[kind].interface, KINDS[kind].example, KINDS[kind].command
     pops = ", ".join(f"{k} {v}" for k, v in info["populations"].items())
     lines = [
         f"# {info['encoder']} ({kind}), sparse {__version__}", "",

@@ -60,12 +60,18 @@ class ModelKind:
         ``modules:``, one ``<name>.ckpt`` file each.
     stateless : tuple of str
         Other objects of the training YAML that inference needs (feature extraction).
+    example : str
+        The interface call the folder's README shows.
+    command : str
+        The ``python -m sparse`` command for its audio.
     """
 
     name: str
     interface: str
     weighted: tuple[str, ...]
     stateless: tuple[str, ...] = ()
+    example: str = 'label_file("clip.wav")'
+    command: str = "classify"
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -75,13 +81,14 @@ class ModelKind:
 
 #: Model kinds by name: the one place that says what each kind is made of.
 KINDS: dict[str, ModelKind] = {kind.name: kind for kind in (
-    ModelKind("asr", "SpikingASR", ("model", "classifier", "normalize"), ("compute_features",)),
+    ModelKind("asr", "SpikingASR", ("model", "classifier", "normalize"), ("compute_features",),
+              'transcribe_file("speech.wav")', "transcribe"),
     ModelKind("kws", "SpikingKWS", ("model", "normalize"), ("compute_features",)),
     ModelKind("sparch", "SpArchClassifier", ("model",)),
 )}
 
 
-class InferenceError(UserError, ValueError):
+class InferenceError(UserError):
     """A problem with a model folder, an input or an option that the user can fix (one line)."""
 
 

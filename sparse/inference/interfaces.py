@@ -84,17 +84,17 @@ class SpikingASR(SpikingModel):
     @property
     def min_duration_s(self) -> float:
         """One CTC output frame: ``k`` spike steps of ``dt`` (40 ms at 25 Hz)."""
-        return self.mods.model.pool_size * float(self.hparams.dt_ms) / 1000.0
+        return self.mods.model.pool_size * self.dt_ms / 1000.0
 
     def _min_duration_reason(self) -> str:
         return (f"one output frame of {self.mods.model.pool_size} steps of "
-                f"{float(self.hparams.dt_ms):g} ms")
+                f"{self.dt_ms:g} ms")
 
     def run_encoder(self, feats: Tensor, lengths: Tensor) -> tuple[Tensor, list[Tensor]]:
         """As :meth:`SpikingModel.run_encoder`; input too short for one output frame refused."""
         if self.mods.model.output_length(feats.shape[1]) < 1:
             raise InferenceError(
-                f"{feats.shape[1]} feature frames of {float(self.hparams.dt_ms):g} ms are too "
+                f"{feats.shape[1]} feature frames of {self.dt_ms:g} ms are too "
                 f"short for this model: it needs at least {self.min_duration_s:.3f} s of audio "
                 f"({self._min_duration_reason()})")
         return super().run_encoder(feats, lengths)
@@ -253,32 +253,17 @@ class SpArchClassifier(_Classifier):
         return self.spikes_features(*self._fbank(wavs, wav_lens), duration)
 
     def run_encoder(self, feats: Tensor, lengths: Tensor) -> tuple[Tensor, list[Tensor]]:
-        """``(posteriors (B, C), spikes of every hidden layer)``, spikes before dropout."""
-        from ..models.sparch import SpArchLayer
-
-        model, spikes = self.mods.model, []
-        hooks = [layer.drop.register_forward_hook(lambda m, args, out: spikes.append(args[0]))
-                 for layer in getattr(model, "snn", getattr(model, "ann", [])) if
-                 isinstance(layer, SpArchLayer)]
-        try:
-            probs, _ = model(feats, lengths=lengths)
-        finally:
-            for hook in hooks:
-                hook.remove()
+        """``(posteriors (B, C), spikes of every hidden layer)``, spikes before dropout (an
+        ANN has none)."""
+        if not self.spiking:
+            return self.mods.model(feats, lengths=lengths)[0], []
+        probs, _, spikes = self.mods.model(feats, lengths=lengths, return_spikes=True)
         return probs, spikes
-
-    @property
-    def population_names(self) -> list[str]:
-        """``layer1``, ``layer2``, ... (spiking hidden layers; none for an ANN)."""
-        return list(getattr(self.mods.model, "population_names", []))
-
-    def _population_sizes(self) -> list[int]:
-        return list(getattr(self.mods.model, "population_sizes", []))
 
 
 #: The interface of each model kind.
 INTERFACES: dict[str, type[SpikingModel]] = {
-    "asr": SpikingASR, "kws": SpikingKWS, "sparch": SpArchClassifier}
+    cls.KIND: cls for cls in (SpikingASR, SpikingKWS, SpArchClassifier)}
 
 
 def load_model(source: str | Path, **kwargs) -> SpikingModel:

@@ -44,7 +44,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_portion
+from .._checks import check_portion, check_positive
+from ..neurons.defaults import SPARCH
 from ..neurons.modules import apply_norm, make_norm
 from .common import bidirectional_scan, flatten_input, input_size_of, masked_time_mean, valid_steps
 
@@ -210,6 +211,9 @@ class ANN(nn.Module):
         ``"MLP"``, ``"RNN"``, ``"LiGRU"`` or ``"GRU"``.
     dropout, normalization, use_bias, bidirectional, use_readout_layer
         As in :class:`~sparse.SNN` (an MLP cannot be bidirectional).
+    dt : float
+        Milliseconds per input frame, as :class:`~sparse.SNN`'s (inference reads durations
+        from it; the computation does not depend on it).
 
     Returns (from ``forward``)
     --------------------------
@@ -236,8 +240,10 @@ class ANN(nn.Module):
         use_bias: bool = False,
         bidirectional: bool = False,
         use_readout_layer: bool = True,
+        dt: float = SPARCH.dt,
     ) -> None:
         super().__init__()
+        self.dt = check_positive("dt", dt)  # ms per input frame (durations at inference)
         if ann_type not in ANN_TYPES:
             raise ValueError(f"invalid ann_type {ann_type!r}; choose one of {list(ANN_TYPES)}")
         sizes = [int(s) for s in layer_sizes]

@@ -41,7 +41,8 @@ def build_model(
 ) -> SNN | ANN:
     """The ``SNN`` or ``ANN`` of a SpArch ``model_type`` (for ``!apply:`` in recipe YAML).
 
-    ``dt`` (ms per step) only scales the spiking models' firing rates to Hz.
+    ``dt`` (ms per step) scales the spiking models' firing rates to Hz and is every model's
+    time step at inference.
 
     Examples
     --------
@@ -54,5 +55,6 @@ def build_model(
         return SNN(shape, sizes, model_type, threshold, dropout, normalization, use_bias,
                    bidirectional, True, backend, dt)
     if model_type in ANN_TYPES:
-        return ANN(shape, sizes, model_type, dropout, normalization, use_bias, bidirectional, True)
+        return ANN(shape, sizes, model_type, dropout, normalization, use_bias, bidirectional, True,
+                   dt)
     raise ValueError(f"model_type must be one of {MODEL_TYPES}, got {model_type!r}")

@@ -34,6 +34,7 @@ with zero diagonal). ``V.weight`` therefore holds exactly upstream's matrix and 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -42,7 +43,8 @@ from .._checks import check_portion, check_positive
 from ..neurons import engine
 from ..neurons.defaults import BACKEND, SPARCH, SURROGATE
 from ..neurons.modules import ReadoutLayer, apply_norm, make_norm
-from ..neurons.state import AdLIFParameters
+from ..neurons.network import Network, Population, Streamed, projection
+from ..neurons.state import AdLIFParameters, AdLIFState, ScanResult
 from .common import (
     bidirectional_scan,
     flatten_input,
@@ -52,7 +54,7 @@ from .common import (
 )
 
 __all__ = ["ALPHA_LIM", "BETA_LIM", "A_LIM", "B_LIM", "NEURON_TYPES", "SpArchLayer", "LIFLayer",
-           "RLIFLayer", "AdLIFLayer", "adLIFLayer", "RadLIFLayer", "SNN"]
+           "RLIFLayer", "AdLIFLayer", "adLIFLayer", "RadLIFLayer", "SNN", "SNNState"]
 
 #: Membrane decay range ``[e^{-1/5}, e^{-1/25}]`` (time constants 5..25 steps).
 ALPHA_LIM = SPARCH.alpha_lim
@@ -158,11 +160,19 @@ class SpArchLayer(nn.Module):
         for param, lim in self._limits():
             param.clamp_(*lim)
 
-    def _scan(self, x: Tensor) -> Tensor:
+    def initial_state(self, batch: int) -> AdLIFState:
+        """Zero membrane, adaptation and spikes ``(batch, H)``: the state before the first step."""
+        u, w, s = (self.alpha.new_zeros(batch, self.hidden_size) for _ in range(3))
+        return AdLIFState(u, w, s)
+
+    def scan(self, x: Tensor, state: AdLIFState | None = None) -> ScanResult:
+        """One direction: spikes ``(B, T, H)`` before dropout and the final state, from
+        ``state`` (default zeros); each step's current depends on that step's input only, bit
+        for bit, without a gradient (:func:`sparse.neurons.engine.feedforward`)."""
         current = apply_norm(self.norm, engine.feedforward(x, self.W.weight, self.W.bias,
                                                            backend=self.backend))
-        return engine.adlif(current, self.neuron_parameters(), self.recurrent_matrix(),
-                            variant="sparch", surrogate=SURROGATE, backend=self.backend).spikes
+        return engine.adlif(current, self.neuron_parameters(), self.recurrent_matrix(), state,
+                            variant="sparch", surrogate=SURROGATE, backend=self.backend)
 
     def spikes(self, x: Tensor, n_valid: Tensor | None = None) -> Tensor:
         """Binary spikes ``(B, T, output_size)`` *before* dropout, from zero initial states.
@@ -171,8 +181,8 @@ class SpArchLayer(nn.Module):
         backward scan then starts on each example's last valid step.
         """
         if self.bidirectional:
-            return bidirectional_scan(self._scan, x, n_valid)
-        return self._scan(x)
+            return bidirectional_scan(lambda z: self.scan(z).spikes, x, n_valid)
+        return self.scan(x).spikes
 
     def forward(self, x: Tensor, n_valid: Tensor | None = None) -> Tensor:
         """Spikes after dropout, ``(B, T, I) -> (B, T, output_size)``."""
@@ -207,6 +217,14 @@ class RadLIFLayer(SpArchLayer):
 
     adaptive = True
     recurrent = True
+
+
+class SNNState(NamedTuple):
+    """State of a (unidirectional) :class:`SNN` between two chunks: every hidden layer's
+    neuron state, and the readout's potentials ``(B, C)`` (``None`` without a readout)."""
+
+    layers: tuple[AdLIFState, ...]
+    readout: Tensor | None
 
 
 #: Layer class per ``neuron_type``.
@@ -313,7 +331,98 @@ class SNN(nn.Module):
     @property
     def population_sizes(self) -> list[int]:
         """Neurons of each spiking layer (``2H`` when bidirectional)."""
-        return [layer.output_size for layer in self.snn if isinstance(layer, SpArchLayer)]
+        return [layer.output_size for layer in self.hidden]
+
+    @property
+    def hidden(self) -> list[SpArchLayer]:
+        """The spiking layers, in order."""
+        return list(self.snn[:-1] if self.use_readout_layer else self.snn)
+
+    @property
+    def readout(self) -> ReadoutLayer | None:
+        """The non-spiking LIF readout, or ``None``."""
+        return self.snn[-1] if self.use_readout_layer else None
+
+    # ---- the spiking-network protocol --------------------------------------------------------
+
+    spike_lag = 0  # frame t drives step t
+
+    def network(self) -> Network:
+        """The input drives layer 1, each layer the next, the last the readout; a bidirectional
+        layer applies its weights twice (one recurrent block per direction)."""
+        pops, projs, source = [], [], "input"
+        for name, layer in zip(self.population_names, self.hidden, strict=True):
+            copies = 2 if layer.bidirectional else 1
+            projs.append(projection(source, name, layer.W.weight, copies))
+            adaptive = torch.full((layer.output_size,), layer.adaptive)
+            pops.append(Population(name, lif=0 if layer.adaptive else layer.output_size,
+                                   adlif=layer.output_size if layer.adaptive else 0,
+                                   adaptive=adaptive))
+            recurrent = layer.recurrent_matrix()
+            if recurrent is not None:  # (out, in) like nn.Linear; one block per direction
+                projs.append(projection(name, name, torch.block_diag(*[recurrent] * copies)))
+            source = name
+        if self.readout is not None:
+            projs.append(projection(source, "readout", self.readout.W.weight))
+            pops.append(Population("readout", integrator=self.readout.W.out_features))
+        return Network(tuple(pops), tuple(projs))
+
+    def initial_state(self, batch: int) -> SNNState:
+        """Zero states of every layer and of the readout."""
+        readout = None if self.readout is None else self.readout.initial_state(batch)
+        return SNNState(tuple(layer.initial_state(batch) for layer in self.hidden), readout)
+
+    def stream(self, x: Tensor, state: SNNState | None = None, *, end: bool = True,
+               lengths: Tensor | None = None) -> Streamed:
+        """The steps of ``x`` ``(B, T, F)`` (or ``(B, T, F, C)``), from ``state``.
+
+        ``output``: the readout potentials ``(B, T, C)`` (:meth:`posteriors` averages their
+        softmax), or the last layer's spikes after dropout without a readout; ``spikes``:
+        every hidden layer's, before dropout. A bidirectional network reads the sequence
+        backwards too, so it runs whole only (no ``state``, ``end=True``; ``lengths``, relative
+        in ``(0, 1]``, then start the backward scans on each example's last valid step) and
+        returns no state.
+
+        Raises
+        ------
+        ValueError
+            For a chunk (``state`` or ``end=False``) of a bidirectional network.
+        """
+        x = flatten_input(x)
+        if any(layer.bidirectional for layer in self.hidden):
+            if state is not None or not end:
+                raise ValueError("a bidirectional SNN reads each sequence backwards too: it "
+                                 "cannot be streamed in chunks, only run whole")
+            n_valid = None if lengths is None else valid_steps(lengths, x.shape[0],
+                                                               x.shape[1], x.device)
+            spikes = []
+            for layer in self.hidden:
+                spikes.append(layer.spikes(x, n_valid))
+                x = layer.drop(spikes[-1])
+            out = x if self.readout is None else self.readout.potentials(x)
+            return Streamed(out, spikes, None)
+        if state is None:
+            state = self.initial_state(x.shape[0])
+        spikes, states = [], []
+        for layer, layer_state in zip(self.hidden, state.layers, strict=True):
+            result = layer.scan(x, layer_state)
+            spikes.append(result.spikes)
+            states.append(result.state)
+            x = layer.drop(result.spikes)
+        if self.readout is None:
+            return Streamed(x, spikes, SNNState(tuple(states), None))
+        u = self.readout.potentials(x, state.readout)
+        last = u[:, -1] if u.shape[1] else state.readout
+        return Streamed(u, spikes, SNNState(tuple(states), last))
+
+    def posteriors(self, potentials: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """``(B, C)``: the readout's softmax averaged over the valid steps of ``potentials``
+        ``(B, T, C)`` (``lengths`` relative, ``None``: all)."""
+        n_valid = None if lengths is None else valid_steps(
+            lengths, potentials.shape[0], potentials.shape[1], potentials.device)
+        return masked_time_mean(torch.softmax(potentials, dim=-1), n_valid)
+
+    # -----------------------------------------------------------------------------------------
 
     @torch.no_grad()
     def project_parameters_(self) -> None:
@@ -321,20 +430,20 @@ class SNN(nn.Module):
         for layer in self.snn:
             layer.project_parameters_()
 
-    def forward(self, x: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Run the network; ``lengths`` ``(B,)``: relative lengths in ``(0, 1]`` or ``None``."""
-        x = flatten_input(x)
+    def forward(self, x: Tensor, lengths: Tensor | None = None, return_spikes: bool = False
+                ) -> tuple[Tensor, Tensor] | tuple[Tensor, Tensor, list[Tensor]]:
+        """Run the network; ``lengths`` ``(B,)``: relative lengths in ``(0, 1]`` or ``None``.
+
+        Returns ``(output, firing_rates)`` (see the class docstring), and with
+        ``return_spikes`` every hidden layer's spikes ``(B, T, N_i)`` (before dropout) too.
+        """
+        out, spikes, _ = self.stream(x, lengths=lengths)
         n_valid = None
         if lengths is not None:
-            n_valid = valid_steps(lengths, x.shape[0], x.shape[1], x.device)
-        rates = []  # spikes per step
-        for layer in self.snn:
-            if isinstance(layer, ReadoutLayer):
-                probs = torch.softmax(layer.potentials(x), dim=-1)
-                return masked_time_mean(probs, n_valid), torch.cat(rates) * (1000.0 / self.dt)
-            s = layer.spikes(x, n_valid)
-            rates.append(masked_time_mean(s, n_valid).mean(dim=0) if n_valid is not None
-                         else s.mean(dim=(0, 1)))
-            x = layer.drop(s)
-        return x, torch.cat(rates) * (1000.0 / self.dt)
+            n_valid = valid_steps(lengths, out.shape[0], out.shape[1], out.device)
+        rates = torch.cat([masked_time_mean(s, n_valid).mean(dim=0) if n_valid is not None
+                           else s.mean(dim=(0, 1)) for s in spikes]) * (1000.0 / self.dt)
+        if self.readout is not None:
+            out = self.posteriors(out, lengths)
+        return (out, rates, spikes) if return_spikes else (out, rates)
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from . import framewise
 from . import functional as F
 from .state import AdLIFParameters, AdLIFState, ScanResult
 
@@ -170,9 +171,11 @@ def dense_feedforward(x: Tensor, weight: Tensor, bias: Tensor | None = None,
 
     ``x`` ``(..., I)``, ``weight`` ``(O, I)``, ``bias`` ``(O,)``; ``dropout`` is the
     probability of :class:`torch.nn.Dropout`, applied when ``training`` (same random draws).
+    Without a gradient on CPU each row is summed on its own
+    (:func:`sparse.neurons.framewise.linear`): a stream fed in chunks sums as the whole.
     """
     x = torch.nn.functional.dropout(x, dropout, training)
-    return torch.nn.functional.linear(x, weight, bias)
+    return framewise.linear(x, weight, bias)
 
 
 def feedforward(

@@ -14,16 +14,16 @@ Masks are registered buffers: they are saved in and restored from the
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_portion, check_positive, check_range, check_rank3
+from .._checks import check_portion, check_range, check_rank3
 from . import engine
-from .defaults import BACKEND, POPULATION, READOUT_ALPHA_LIM, SURROGATE
-from .state import AdLIFParameters, AdLIFState, NeuronConstants, ScanResult
-from .surrogate import SURROGATES
+from .defaults import BACKEND, POPULATION, READOUT_ALPHA_LIM, adlif_config
+from .state import AdLIFConfig, AdLIFParameters, AdLIFState, NeuronConstants, ScanResult
 
 __all__ = ["connection_mask", "AdLIFNeurons", "ReadoutLayer", "SpikingNeurons"]
 
@@ -85,6 +85,18 @@ def _uniform_or_normal_(t: Tensor, lo: float, hi: float, normal: bool) -> None:
             t.uniform_(lo, hi)
 
 
+def _config_field(name: str, doc: str) -> property:
+    """A field of the module's :class:`AdLIFConfig` ``neuron``, readable and settable."""
+
+    def get(self) -> Any:
+        return getattr(self.neuron, name)
+
+    def put(self, value: Any) -> None:
+        self.neuron = adlif_config(self.neuron, keys={name: value}, owner=type(self).__name__)
+
+    return property(get, put, doc=doc)
+
+
 class AdLIFNeurons(nn.Module):
     """Population of SPARSE adaptive LIF neurons, a share of them plain LIF.
 
@@ -104,39 +116,36 @@ class AdLIFNeurons(nn.Module):
         Density of the recurrent mask in ``[0, 1]``; 0 means no recurrent weights.
     use_lateral_rnn : bool
         Banded (neighbour) recurrent mask instead of a random one.
-    use_normal_init : bool
-        Normal instead of uniform initialisation of ``tau_u, tau_w, a, b`` within their ranges.
     dropout : float
         Element-wise dropout on the input current.
-    tauu_lim, tauw_lim : (float, float)
-        Ranges of the membrane and adaptation time constants, in ms.
-    a_lim, b_lim : (float, float)
-        Ranges of ``a`` and ``b``; ``a`` is further bounded per neuron by
-        ``(tau_w - tau_u)^2 / (4 tau_u tau_w) - 1e-5`` to keep the linear
-        sub-threshold dynamics non-oscillatory (real eigenvalues).
-    threshold : float
-        Firing threshold.
-    dt : float
-        Step size in ms (e.g. the feature hop, 2 ms at 500 frames/s).
-    surrogate : str
-        Surrogate gradient name (one of :data:`~sparse.neurons.surrogate.SURROGATES`).
-    backend : str
-        Engine back-end (``"auto"``, ``"reference"``, ``"cpu"``, ``"triton"``).
+    neuron : AdLIFConfig or dict, optional
+        The neuron arguments as one object (:class:`~sparse.neurons.state.AdLIFConfig`), or
+        some of them by name; the rest keep the defaults of the ``POPULATION`` family
+        (:mod:`sparse.neurons.defaults`).
+    **neuron_args
+        The same arguments one by one, as YAML files give them (they win over ``neuron``):
+        ``tauu_lim``, ``tauw_lim`` (ms) and ``a_lim``, ``b_lim``: ranges of the time
+        constants and couplings, ``a`` further bounded per neuron by
+        ``(tau_w - tau_u)^2 / (4 tau_u tau_w) - 1e-5`` to keep the linear sub-threshold
+        dynamics non-oscillatory (real eigenvalues); ``use_normal_init``: normal instead of
+        uniform initialisation within the ranges; ``threshold``; ``dt``: step size in ms (the
+        feature hop, 2 ms at 500 frames/s); ``surrogate``: surrogate gradient name;
+        ``backend``: engine back-end (``"auto"``, ``"reference"``, ``"cpu"``, ``"triton"``).
 
     Notes
     -----
     Defaults are those of upstream ``SpikingNeurons`` (dt 10 ms, τw ≤ 350 ms,
     a ∈ [-0.5, 5], b ≤ 2, uniform, rnn 0.01, lateral: the ``POPULATION`` family of
     :mod:`sparse.neurons.defaults`), which differ from the layer defaults of
-    :class:`~sparse.MultilayeredSpiking`; the encoders pass every value explicitly.
+    :class:`~sparse.MultilayeredSpiking`; the encoders pass their own configuration.
 
     Examples
     --------
     >>> neurons = AdLIFNeurons(16, sfa_portion=0.5, rnn_portion=0.2, dt=2.0)
     >>> neurons(torch.rand(4, 30, 16) * 2).shape
     torch.Size([4, 30, 16])
-    >>> int(neurons.sfa_mask.sum())
-    8
+    >>> int(neurons.sfa_mask.sum()), neurons.neuron.dt, neurons.tauw_lim
+    (8, 2.0, (30.0, 350.0))
     """
 
     def __init__(
@@ -145,16 +154,9 @@ class AdLIFNeurons(nn.Module):
         sfa_portion: float = 0.5,
         rnn_portion: float = 0.01,
         use_lateral_rnn: bool = True,
-        use_normal_init: bool = POPULATION.use_normal_init,
         dropout: float = 0.0,
-        tauu_lim: Sequence[float] = POPULATION.tauu_lim,
-        tauw_lim: Sequence[float] = POPULATION.tauw_lim,
-        a_lim: Sequence[float] = POPULATION.a_lim,
-        b_lim: Sequence[float] = POPULATION.b_lim,
-        threshold: float = POPULATION.threshold,
-        dt: float = POPULATION.dt,
-        surrogate: str = SURROGATE,
-        backend: str = BACKEND,
+        neuron: AdLIFConfig | Mapping[str, Any] | None = None,
+        **neuron_args: Any,
     ) -> None:
         super().__init__()
         if int(num_neurons) < 1:
@@ -163,18 +165,7 @@ class AdLIFNeurons(nn.Module):
         self.sfa_portion = check_portion("sfa_portion", sfa_portion)
         self.rnn_portion = check_portion("rnn_portion", rnn_portion)
         check_portion("dropout", dropout)
-        self.tauu_lim = check_range("tauu_lim", tauu_lim)
-        self.tauw_lim = check_range("tauw_lim", tauw_lim)
-        self.a_lim = check_range("a_lim", a_lim)
-        self.b_lim = check_range("b_lim", b_lim)
-        if self.tauu_lim[0] <= 0 or self.tauw_lim[0] <= 0:
-            raise ValueError("time constants must be positive: check tauu_lim and tauw_lim")
-        self.threshold = float(threshold)
-        self.dt = check_positive("dt", dt)
-        if surrogate not in SURROGATES:
-            raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {sorted(SURROGATES)}")
-        self.surrogate = surrogate
-        self.backend = engine.check_backend(backend)
+        self.neuron = adlif_config(POPULATION, neuron, neuron_args, owner=type(self).__name__)
         self.dropout = nn.Dropout(dropout)
 
         self.tau_u = nn.Parameter(torch.empty(n))
@@ -183,7 +174,7 @@ class AdLIFNeurons(nn.Module):
         self.b = nn.Parameter(torch.empty(n))
         for param, lim in ((self.tau_u, self.tauu_lim), (self.tau_w, self.tauw_lim),
                            (self.a, self.a_lim), (self.b, self.b_lim)):
-            _uniform_or_normal_(param, *lim, normal=use_normal_init)
+            _uniform_or_normal_(param, *lim, normal=self.neuron.use_normal_init)
 
         sfa_mask = torch.zeros(n, dtype=torch.bool)
         sfa_mask[torch.randperm(n)[: int(self.sfa_portion * n)]] = True
@@ -197,6 +188,17 @@ class AdLIFNeurons(nn.Module):
             self.register_parameter("V", None)
             self.register_buffer("rnn_mask", None)
         self.project_parameters_()
+
+    # the fields of the configuration, as attributes (set: checked, the configuration replaced)
+    tauu_lim = _config_field("tauu_lim", "Membrane time-constant range, ms.")
+    tauw_lim = _config_field("tauw_lim", "Adaptation time-constant range, ms.")
+    a_lim = _config_field("a_lim", "Range of ``a``.")
+    b_lim = _config_field("b_lim", "Range of ``b``.")
+    threshold = _config_field("threshold", "Firing threshold.")
+    dt = _config_field("dt", "Step size, ms.")
+    surrogate = _config_field("surrogate", "Surrogate gradient name.")
+    backend = _config_field("backend", "Engine back-end (e.g. set by "
+                                       ":func:`sparse.neurons.network.set_backend`).")
 
     def effective_parameters(self) -> NeuronConstants:
         """Constrained ``tau_u, tau_w`` (ms), ``a, b`` each ``(N,)``, masked for LIF neurons.
@@ -234,13 +236,20 @@ class AdLIFNeurons(nn.Module):
         if self.V is not None:
             self.V.mul_(self.rnn_mask)
 
+    def initial_state(self, batch: int) -> AdLIFState:
+        """Zero membrane, adaptation and spikes, each ``(batch, N)`` (device and dtype of the
+        parameters): the state before the first step."""
+        u, w, s = (self.tau_u.new_zeros(batch, self.num_neurons) for _ in range(3))
+        return AdLIFState(u, w, s)
+
     def forward(
         self, x: Tensor, state: AdLIFState | None = None, return_state: bool = False
     ) -> Tensor | ScanResult:
         """Spikes ``(B, T, N)`` for input currents ``x`` ``(B, T, N)``.
 
-        With ``return_state=True`` the full :class:`~sparse.neurons.state.ScanResult`
-        (spikes and final state) is returned instead.
+        ``state`` (default: :meth:`initial_state`) is the state before the first step. With
+        ``return_state=True`` the full :class:`~sparse.neurons.state.ScanResult` (spikes and
+        final state, to continue from) is returned instead.
         """
         check_rank3(x, type(self).__name__)
         if x.shape[-1] != self.num_neurons:
@@ -324,14 +333,27 @@ class ReadoutLayer(nn.Module):
         self.norm = make_norm(normalization, hidden_size)
         self.alpha = nn.Parameter(torch.empty(hidden_size).uniform_(lo, hi))
 
-    def potentials(self, x: Tensor) -> Tensor:
-        """Membrane potentials ``(B, T, H)`` for input ``x`` ``(B, T, I)``."""
+    def initial_state(self, batch: int) -> Tensor:
+        """Zero potentials ``(batch, H)``: the state before the first step."""
+        return self.alpha.new_zeros(batch, self.alpha.numel())
+
+    def potentials(self, x: Tensor, u0: Tensor | None = None) -> Tensor:
+        """Membrane potentials ``(B, T, H)`` for input ``x`` ``(B, T, I)``.
+
+        ``u0`` ``(B, H)``: the potentials before the first step (default zero); the last
+        step's potentials continue a stream.
+        """
         check_rank3(x, type(self).__name__)
         current = engine.feedforward(x, self.W.weight, self.W.bias, dropout=self.dropout.p,
                                      training=self.dropout.training, backend=self.backend)
         current = apply_norm(self.norm, current)
         alpha = self.alpha.clamp(*self.alpha_lim)
-        return engine.leaky_integrator(current, alpha, backend=self.backend)
+        return engine.leaky_integrator(current, alpha, u0, backend=self.backend)
+
+    def reduce(self, potentials: Tensor) -> Tensor:
+        """``(B, 1, H)``: softmax of ``potentials`` ``(B, T, H)`` summed or averaged over time."""
+        out = torch.softmax(potentials, dim=-1).sum(dim=1, keepdim=True)
+        return out / potentials.shape[1] if self.reduction == "mean" else out
 
     @torch.no_grad()
     def project_parameters_(self) -> None:
@@ -340,5 +362,4 @@ class ReadoutLayer(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Softmax of the potentials summed (``"sum"``) or averaged (``"mean"``) over time."""
-        out = torch.softmax(self.potentials(x), dim=-1).sum(dim=1, keepdim=True)
-        return out / x.shape[1] if self.reduction == "mean" else out
+        return self.reduce(self.potentials(x))

@@ -9,7 +9,43 @@ from typing import NamedTuple
 
 from torch import Tensor
 
-__all__ = ["AdLIFParameters", "AdLIFState", "ScanResult", "NeuronConstants"]
+__all__ = ["AdLIFConfig", "AdLIFParameters", "AdLIFState", "ScanResult", "NeuronConstants"]
+
+
+class AdLIFConfig(NamedTuple):
+    """How a population of SPARSE AdLIF neurons is built and run, besides its size and wiring.
+
+    One object travels from an encoder's constructor down to every population it builds (the
+    families of :mod:`sparse.neurons.defaults` are instances); constructors still accept each
+    field as a keyword argument, as YAML files write them.
+
+    Attributes
+    ----------
+    tauu_lim, tauw_lim : (float, float)
+        Membrane and adaptation time-constant ranges, in ms.
+    a_lim, b_lim : (float, float)
+        Ranges of the sub-threshold coupling ``a`` and the spike-triggered increment ``b``.
+    use_normal_init : bool
+        Normal (True) or uniform (False) initialisation within the ranges.
+    threshold : float
+        Firing threshold.
+    dt : float
+        Step size in ms (the feature hop: one input frame per step).
+    surrogate : str
+        Surrogate gradient name (:data:`sparse.neurons.surrogate.SURROGATES`).
+    backend : str
+        Engine back-end (``"auto"``, ``"reference"``, ``"cpu"``, ``"triton"``).
+    """
+
+    tauu_lim: tuple[float, float]
+    tauw_lim: tuple[float, float]
+    a_lim: tuple[float, float]
+    b_lim: tuple[float, float]
+    use_normal_init: bool
+    threshold: float
+    dt: float
+    surrogate: str = "boxcar"
+    backend: str = "auto"
 
 
 class AdLIFParameters(NamedTuple):

@@ -20,7 +20,7 @@ def tiny_encoder(**kwargs) -> torch.nn.Module:
 
 def test_populations_split_layers_by_sfa_mask():
     encoder = tiny_encoder()
-    pops = populations_of(encoder, dt_ms=2.0)
+    pops = populations_of(encoder)  # dt from the model: 2 ms
     assert pops.trains == ("nerve", "cortex1", "cortex2")
     assert list(pops.groups) == ["nerve", "cortex1", "cortex1 LIF", "cortex1 AdLIF", "cortex2"]
     assert pops.names == ["waveform", *pops.groups, "all"] and pops.fs == 500.0
@@ -32,8 +32,19 @@ def test_populations_split_layers_by_sfa_mask():
 
 
 def test_populations_take_the_encoders_lag():
-    assert populations_of(tiny_encoder(time_padding="upstream"), 2.0).lag == 4  # T + 8 steps
-    assert populations_of(tiny_encoder(time_padding="same"), 2.0).lag == 0
+    assert populations_of(tiny_encoder(time_padding="upstream")).lag == 4  # T + 8 steps
+    assert populations_of(tiny_encoder(time_padding="same")).lag == 0
+
+
+def test_populations_of_every_spiking_model_come_from_the_model():
+    cortex = sparse.MultilayeredSpiking(6, [4, 3], [0.5, 1.0], [0.0, 0.0], [1.0, 1.0], dt=5.0)
+    pops = populations_of(cortex)
+    assert (pops.trains, pops.dt_ms, pops.lag) == (("layer1", "layer2"), 5.0, 0)
+    assert list(pops.groups) == ["layer1", "layer1 LIF", "layer1 AdLIF", "layer2"]
+    snn = sparse.SNN((1, 1, 6), [5, 4, 3], "adLIF", dt=14.0)  # readout: not a spike train
+    pops = populations_of(snn)
+    assert (pops.trains, pops.dt_ms, list(pops.groups)) == (("layer1", "layer2"), 14.0,
+                                                            ["layer1", "layer2"])
 
 
 def test_noise_has_the_utterance_rms_and_stops_at_its_length():

@@ -64,7 +64,7 @@ def test_band_passes_centre_and_rejects_out_of_band_sinusoid(name):
 
 
 def test_filter_response_is_band_specific_at_16khz_unlike_100_taps():
-    # SPARSE's 100-tap FIR at 16 kHz was a ~0-105 Hz low-pass for every band (SPEC §6.17).
+    # SPARSE's 100-tap FIR at 16 kHz was a ~0-105 Hz low-pass for every band.
     sos = design_bandpass(BANDS["theta"], 16000.0)
     gains = zero_phase_gain(sos, np.array([6.0, 1.0, 30.0, 100.0]), 16000.0)
     assert gains[0] > 0.9 and np.all(gains[1:] < 0.01)

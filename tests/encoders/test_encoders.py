@@ -48,7 +48,7 @@ def test_two_conv_stages_and_frequency_stride():
 
 def test_paper_configuration_parameter_count():
     model = ASREncoder(dt=2.0)
-    assert sum(p.numel() for p in model.parameters()) == 2_460_896  # SPEC §2.1
+    assert sum(p.numel() for p in model.parameters()) == 2_460_896  # upstream's count
     assert model.nerve.num_fibres == 1184 and model.pool_size == 20
     assert model.spike_length(1501) == 1509 and model.output_length(1501) == 75
 

@@ -105,7 +105,7 @@ def sparch_run(tmp_path_factory):
             spec.loader.exec_module(module)
             out = tmp_path_factory.mktemp(task.lower()) / "run"
             module.main([str(REPO / "hparams" / f"{task.lower()}_train.yaml"),
-                         f"--output_folder={out}", "--nb_epochs=1", "--nb_hiddens=8",
+                         f"--output_folder={out}", "--number_of_epochs=1", "--nb_hiddens=8",
                          "--noprogressbar", "--device=cpu", *extra])
             runs[(task, extra)] = out
         return runs[(task, extra)]

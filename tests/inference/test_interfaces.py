@@ -89,7 +89,7 @@ def test_spikes_file_gives_every_population_with_dt(asr_run, speech_file):
 def test_an_encoding_is_what_the_analysis_records(asr_run, speech_file):
     asr = load_model(asr_run / "model")
     enc = asr.spikes_file(speech_file)
-    pops = populations_of(asr.mods.model, enc.dt_ms)
+    pops = populations_of(asr.mods.model)
     assert (pops.trains, pops.lag, pops.dt_ms) == (tuple(enc.spikes), enc.lag_steps, enc.dt_ms)
     rec = Recording.of(pops)
     frames = enc.feats.shape[1]

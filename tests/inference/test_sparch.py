@@ -6,6 +6,7 @@ import pytest
 import torch
 import yaml
 
+from sparse.cli import main
 from sparse.inference import InferenceError, SpArchClassifier, load_model
 
 
@@ -29,7 +30,7 @@ def test_audio_model_classifies_files_at_any_rate(sparch_run):
     assert "efficiency.txt" in {p.name for p in out.iterdir()}
 
 
-def test_spike_model_takes_spike_trains_not_audio(sparch_run):
+def test_spike_model_takes_spike_trains_not_audio(sparch_run, capsys):
     out = sparch_run("SHD", "--model_type=LIF")
     model = load_model(out / "model")
     with pytest.raises(InferenceError, match="takes spike trains \\(700 channels\\)"):
@@ -40,6 +41,10 @@ def test_spike_model_takes_spike_trains_not_audio(sparch_run):
     assert [c.label for c in model.label_features(spikes)] == labels
     eff = model.efficiency_of(model.spikes_features(spikes))
     assert eff.rows[0].spikes == float(spikes.sum()) and eff.rows[0].snn_macs == 0
+    assert main(["classify", str(out / "model"), str(out / "model" / "README.md")]) == 2
+    assert capsys.readouterr().err.endswith("classify: error: this model takes spike trains "
+                                            "(700 channels), not audio files; use it from "
+                                            "Python (classify_features, spikes_features)\n")
 
 
 def test_non_spiking_baseline_classifies_but_has_no_efficiency(sparch_run):

@@ -30,7 +30,7 @@ def identity_layer(cls, n: int, **kw):
 
 
 def reference(current, alpha, beta=0.0, a=0.0, b=0.0, v=None, theta=1.0):
-    """Plain-float SpArch recursion (SPEC §5.1) for a (T, N) list of currents; returns (u, s)."""
+    """Plain-float SpArch recursion (Bittar & Garner, 2022) of (T, N) currents; returns (u, s)."""
     n = len(current[0])
     u, w, s = [0.0] * n, [0.0] * n, [0.0] * n
     us, ss = [], []

@@ -1,4 +1,4 @@
-"""Reference dynamics against values computed by hand from the equations of SPEC §1 and §5."""
+"""Reference dynamics against values computed by hand from SPARSE's and SpArch's equations."""
 
 import math
 

@@ -1,13 +1,11 @@
 """SPARSE neuron modules: constraints, masks as buffers, gradients, errors."""
 
-import inspect
 import math
 
 import pytest
 import torch
 
 from sparse import AdLIFNeurons, KWSEncoder, MultilayeredSpiking, ReadoutLayer, SpikingFCLayer
-from sparse.encoders.frontend import SpikingFrontEnd
 from sparse.neurons.modules import connection_mask
 
 
@@ -159,27 +157,80 @@ def test_wrong_rank_and_width_raise():
         neurons(torch.rand(1, 3, 5))
 
 
-def _defaults(cls, prefix: str = "") -> dict:
-    names = ("tauu_lim", "tauw_lim", "a_lim", "b_lim", "use_normal_init", "threshold")
-    params = inspect.signature(cls).parameters
-    return {n: params[prefix + n].default for n in names} | {"dt": params["dt"].default}
+def _config(neurons) -> dict:
+    names = ("tauu_lim", "tauw_lim", "a_lim", "b_lim", "use_normal_init", "threshold", "dt")
+    return {n: getattr(neurons.neuron, n) for n in names}
 
 
-def test_neuron_defaults_per_family_are_upstream_spec():
-    """SPEC §1.2 (SpikingNeurons), §1.4-1.5 (layers), §2.1 (encoders): three sets on purpose."""
+def test_neuron_defaults_per_family_are_upstream_ones():
+    """Upstream's SpikingNeurons, its cortex layers and its encoders: three sets on purpose."""
     population = dict(tauu_lim=(3, 25), tauw_lim=(30, 350), a_lim=(-0.5, 5), b_lim=(0, 2),
                       use_normal_init=False, threshold=1, dt=10)
     cortex = dict(tauu_lim=(3, 25), tauw_lim=(30, 500), a_lim=(0, 5), b_lim=(0, 1.25),
                   use_normal_init=True, threshold=1, dt=1)
     encoder = dict(population, dt=1)
-    assert _defaults(AdLIFNeurons) == population
-    assert _defaults(SpikingFCLayer) == _defaults(MultilayeredSpiking) == cortex
-    assert _defaults(SpikingFrontEnd, "adlif_") == encoder  # ASREncoder and KWSEncoder's
+    assert _config(AdLIFNeurons(3)) == population
+    assert _config(SpikingFCLayer(2, 2).neurons) == cortex
+    assert _config(MultilayeredSpiking(2, [2, 2]).layers[0].neurons) == cortex
     model = KWSEncoder(num_mel_bins=20, auditory_channels=[2], cortex_layer_sizes=[4],
                        cortex_feedforward_portions=[1], cortex_sfa_portions=[1],
                        cortex_rnn_portions=[0], readout_features=3)
+    # ASREncoder and KWSEncoder's: every population of the encoder
+    assert _config(model.nerve.neurons) == _config(model.cortex.layers[0].neurons) == encoder
     cortex_neurons = model.cortex.layers[0].neurons
     assert (cortex_neurons.tauw_lim, cortex_neurons.a_lim, cortex_neurons.dt) == (
         (30, 350), (-0.5, 5), 1)
     layer = AdLIFNeurons(3)
     assert (layer.tauw_lim, layer.a_lim, layer.dt) == ((30, 350), (-0.5, 5), 10)
+
+
+def test_neuron_arguments_travel_as_one_object():
+    from sparse.neurons.defaults import CORTEX
+    from sparse.neurons.state import AdLIFConfig
+
+    by_keys = MultilayeredSpiking(4, [3, 2], dt=2.0, tauw_lim=[30, 350], backend="reference",
+                                  surrogate="triangle")
+    config = CORTEX._replace(dt=2.0, tauw_lim=(30.0, 350.0), backend="reference",
+                             surrogate="triangle")
+    by_object = MultilayeredSpiking(4, [3, 2], neuron=config)
+    by_dict = MultilayeredSpiking(4, [3, 2], neuron={"dt": 2, "tauw_lim": (30, 350),
+                                                     "backend": "reference",
+                                                     "surrogate": "triangle"})
+    for net in (by_keys, by_object, by_dict):
+        assert isinstance(net.layers[1].neurons.neuron, AdLIFConfig)
+        assert all(layer.neurons.neuron == config for layer in net.layers)
+        assert net.dt == 2.0
+    model = KWSEncoder(num_mel_bins=20, auditory_channels=[2], cortex_layer_sizes=[4],
+                       cortex_feedforward_portions=[1], cortex_sfa_portions=[1],
+                       cortex_rnn_portions=[0], readout_features=3, adlif_threshold=0.5,
+                       adlif_tauu_lim=[4, 20], dt=5.0, backend="reference")
+    for neurons in (model.nerve.neurons, model.cortex.layers[0].neurons):
+        assert (neurons.threshold, neurons.tauu_lim, neurons.dt) == (0.5, (4.0, 20.0), 5.0)
+    assert model.readout.backend == "reference"
+
+
+def test_unknown_neuron_arguments_are_named():
+    with pytest.raises(TypeError, match="unknown neuron argument 'tau_lim'; did you mean"):
+        MultilayeredSpiking(4, [3, 3], tau_lim=[3, 25])
+    with pytest.raises(TypeError, match="unknown keyword argument.*'adlif_tau_lim'"):
+        KWSEncoder(num_mel_bins=20, adlif_tau_lim=[3, 25])
+    with pytest.raises(ValueError, match="unknown backend"):
+        MultilayeredSpiking(4, [3, 3], neuron={"backend": "warp"})
+
+
+def test_set_backend_switches_every_population_of_a_model():
+    from sparse import SNN
+    from sparse.neurons.network import set_backend
+
+    model = KWSEncoder(num_mel_bins=20, auditory_channels=[2], cortex_layer_sizes=[4, 4],
+                       cortex_feedforward_portions=[1, 1], cortex_sfa_portions=[1, 1],
+                       cortex_rnn_portions=[0, 0], readout_features=3, backend="cpu")
+    scanning = [m for m in model.modules() if isinstance(getattr(m, "backend", None), str)]
+    assert len(scanning) == 4  # nerve, two cortex layers, readout
+    assert set_backend(model, "reference") is model
+    assert {m.backend for m in scanning} == {"reference"}
+    snn = set_backend(SNN((1, 1, 5), [4, 4, 2], "RadLIF"), "cpu")
+    assert {m.backend for m in snn.modules() if hasattr(m, "backend")} == {"cpu"}
+    with pytest.raises(ValueError, match="unknown backend"):
+        set_backend(model, "warp")
+    assert {m.backend for m in scanning} == {"reference"}  # checked before any change
